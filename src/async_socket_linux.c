@@ -1,0 +1,1383 @@
+/* async_socket for Linux.
+ *
+ * Each socket is registered with the completion port once, at open, edge-triggered for input and
+ * output. From then on the socket keeps three FIFO queues (sends, receives, notifies) and two
+ * readiness flags, and a single "dispatcher" at a time (whichever worker got the event) moves
+ * the queues forward. Nothing is re-armed per operation, so a pending receive, a send waiting
+ * for room and a notify never overwrite each other's registration.
+ *
+ * Locking: one mutex per socket guards its state, queues and flags. It is never held across a
+ * syscall or a user callback: work is taken out under the lock, done without it, and the finished
+ * operations are called back after it is released.
+ *
+ * Lifetime: the user's handle is one reference; a worker delivering an event, a pending post and
+ * an API call that may call back inline each hold another. The last release tears the socket
+ * down, so a callback may destroy its own socket. */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "c_pal/async_socket.h"
+#include "c_pal/completion_port_linux.h"
+#include "c_pal/execution_engine.h"
+#include "c_pal/logger.h"
+#include "c_pal/platform.h"
+#include "c_pal/socket_transport.h"
+#include "callback_scope.h"
+#include "socket_transport_internal.h"
+#include "sys.h"
+
+MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_OPEN_RESULT, ASYNC_SOCKET_OPEN_RESULT_VALUES)
+MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_SEND_SYNC_RESULT, ASYNC_SOCKET_SEND_SYNC_RESULT_VALUES)
+MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_SEND_RESULT, ASYNC_SOCKET_SEND_RESULT_VALUES)
+MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_RECEIVE_RESULT, ASYNC_SOCKET_RECEIVE_RESULT_VALUES)
+MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_NOTIFY_IO_TYPE, ASYNC_SOCKET_NOTIFY_IO_TYPE_VALUES)
+MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_NOTIFY_IO_RESULT, ASYNC_SOCKET_NOTIFY_IO_RESULT_VALUES)
+
+#define OP_INLINE_BUFFERS 4
+#define MAX_IOV 64
+#define IN_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
+#define OUT_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
+
+typedef enum SOCKET_STATE_TAG
+{
+    STATE_NEW,     /* created, never opened */
+    STATE_OPENING,
+    STATE_OPEN,
+    STATE_CLOSING,
+    STATE_CLOSED   /* closed: the fd is gone, it cannot be opened again */
+} SOCKET_STATE;
+
+typedef enum IO_STATUS_TAG
+{
+    IO_DONE,        /* the operation finished */
+    IO_WOULD_BLOCK, /* no (more) progress until the fd is ready */
+    IO_EOF,         /* the peer closed its side */
+    IO_FAILED       /* an error; errno tells which */
+} IO_STATUS;
+
+/* One queued operation. Up to OP_INLINE_BUFFERS buffer descriptors live inside the record; more
+ * are allocated behind it. Records are recycled through a per-socket free list, so a socket in
+ * steady state does not allocate. */
+typedef struct OP_TAG
+{
+    struct OP_TAG* next;
+    union
+    {
+        ON_ASYNC_SOCKET_SEND_COMPLETE send;
+        ON_ASYNC_SOCKET_RECEIVE_COMPLETE receive;
+        ON_ASYNC_SOCKET_NOTIFY_IO_COMPLETE notify;
+    } on_complete;
+    void* context;
+    uint32_t buffer_count;
+    uint32_t index;  /* first buffer not yet fully sent */
+    uint32_t offset; /* bytes of buffers[index] already sent */
+    uint32_t result; /* the completion result, set when the op leaves its queue */
+    uint32_t bytes;  /* bytes received, for receives */
+    bool heap_buffers;
+    bool arming; /* a notify whose re-arm is still in progress: events do not complete it yet */
+    ASYNC_SOCKET_BUFFER* buffers;
+    ASYNC_SOCKET_BUFFER inline_buffers[OP_INLINE_BUFFERS];
+} OP;
+
+typedef struct OP_QUEUE_TAG
+{
+    OP* head;
+    OP* tail;
+} OP_QUEUE;
+
+typedef struct ASYNC_SOCKET_TAG
+{
+    COMPLETION_PORT_IO io;
+    atomic_int refcount;
+    atomic_uint wait_seq; /* futex word: bumped whenever something a waiter waits for changes */
+    atomic_uint waiters;
+    COMPLETION_PORT_HANDLE port;
+    EXECUTION_ENGINE_HANDLE execution_engine;
+    SOCKET_TRANSPORT_HANDLE transport;
+    ON_ASYNC_SOCKET_SEND on_send;
+    void* on_send_context;
+    ON_ASYNC_SOCKET_RECV on_recv;
+    void* on_recv_context;
+    bool default_transport;
+
+    pthread_mutex_t lock;
+    /* everything below is guarded by lock */
+    SOCKET_STATE state;
+    pthread_t closer;
+    uint32_t inside;         /* threads inside this socket's scope (dispatcher, inline send, ...) */
+    bool dispatching;
+    bool rerun;              /* events arrived while dispatching */
+    uint32_t pending_events; /* event bits not yet looked at by the dispatcher */
+    uint32_t last_events;    /* the bits of the latest event */
+    bool readable;           /* a receive attempt may find data */
+    bool writable;           /* a send attempt may find room */
+    uint32_t in_seq;         /* bumped per input event, to notice one that races an EAGAIN */
+    uint32_t out_seq;
+    bool write_busy;         /* a thread is sending; only it touches the send side */
+    OP_QUEUE sends;
+    OP_QUEUE receives;
+    OP_QUEUE notifies;
+    OP* free_ops;
+} ASYNC_SOCKET;
+
+static ASYNC_SOCKET* from_io(COMPLETION_PORT_IO* io)
+{
+    return (ASYNC_SOCKET*)((char*)io - offsetof(ASYNC_SOCKET, io));
+}
+
+/* ---- queues and operation records ---- */
+
+static void queue_push(OP_QUEUE* queue, OP* op)
+{
+    op->next = NULL;
+    if (queue->tail == NULL)
+    {
+        queue->head = op;
+    }
+    else
+    {
+        queue->tail->next = op;
+    }
+    queue->tail = op;
+}
+
+static void queue_push_front(OP_QUEUE* queue, OP* op)
+{
+    op->next = queue->head;
+    queue->head = op;
+    if (queue->tail == NULL)
+    {
+        queue->tail = op;
+    }
+}
+
+static OP* queue_pop(OP_QUEUE* queue)
+{
+    OP* op = queue->head;
+    if (op != NULL)
+    {
+        queue->head = op->next;
+        if (queue->head == NULL)
+        {
+            queue->tail = NULL;
+        }
+        op->next = NULL;
+    }
+    return op;
+}
+
+static bool queue_remove(OP_QUEUE* queue, OP* target)
+{
+    OP* previous = NULL;
+    for (OP* op = queue->head; op != NULL; previous = op, op = op->next)
+    {
+        if (op != target)
+        {
+            continue;
+        }
+        if (previous == NULL)
+        {
+            queue->head = op->next;
+        }
+        else
+        {
+            previous->next = op->next;
+        }
+        if (queue->tail == op)
+        {
+            queue->tail = previous;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* Takes a record from the free list (lock held); NULL when the list is empty or the operation
+ * needs more buffers than a recycled record holds. */
+static OP* op_from_free_list(ASYNC_SOCKET* socket, uint32_t buffer_count)
+{
+    OP* op = NULL;
+    if (buffer_count <= OP_INLINE_BUFFERS && socket->free_ops != NULL)
+    {
+        op = socket->free_ops;
+        socket->free_ops = op->next;
+    }
+    return op;
+}
+
+static OP* op_allocate(uint32_t buffer_count)
+{
+    bool heap = buffer_count > OP_INLINE_BUFFERS;
+    OP* op = sys_malloc(sizeof(OP) + (heap ? (size_t)buffer_count * sizeof(ASYNC_SOCKET_BUFFER) : 0));
+    if (op == NULL)
+    {
+        LogError("cannot allocate an operation record for %u buffers", buffer_count);
+        return NULL;
+    }
+    op->heap_buffers = heap;
+    return op;
+}
+
+static void op_fill(OP* op, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, void* context)
+{
+    op->buffers = op->heap_buffers ? (ASYNC_SOCKET_BUFFER*)(op + 1) : op->inline_buffers;
+    if (payload != NULL)
+    {
+        (void)memcpy(op->buffers, payload, (size_t)buffer_count * sizeof(ASYNC_SOCKET_BUFFER));
+    }
+    op->buffer_count = buffer_count;
+    op->context = context;
+    op->index = 0;
+    op->offset = 0;
+    op->bytes = 0;
+    op->arming = false;
+    op->next = NULL;
+}
+
+/* Lock held. Large records are freed; the others wait on the free list for the next operation. */
+static void op_recycle(ASYNC_SOCKET* socket, OP* op)
+{
+    if (op->heap_buffers)
+    {
+        sys_free(op);
+        return;
+    }
+    op->next = socket->free_ops;
+    socket->free_ops = op;
+}
+
+/* Gets a record for an operation: from the free list under the lock when possible, otherwise
+ * allocated with the lock released. Returns with the lock held, or NULL (lock released). */
+static OP* op_get_locked(ASYNC_SOCKET* socket, uint32_t buffer_count)
+{
+    (void)pthread_mutex_lock(&socket->lock);
+    OP* op = op_from_free_list(socket, buffer_count);
+    if (op != NULL)
+    {
+        return op;
+    }
+    (void)pthread_mutex_unlock(&socket->lock);
+    op = op_allocate(buffer_count);
+    if (op != NULL)
+    {
+        (void)pthread_mutex_lock(&socket->lock);
+    }
+    return op;
+}
+
+/* ---- waiting, references, scopes ---- */
+
+static void wake_waiters(ASYNC_SOCKET* socket)
+{
+    (void)atomic_fetch_add(&socket->wait_seq, 1);
+    if (atomic_load(&socket->waiters) != 0)
+    {
+        (void)syscall(SYS_futex, &socket->wait_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
+}
+
+/* Blocks until `done(socket)` is true. Called without the lock; `done` takes it if it needs to. */
+static void wait_until(ASYNC_SOCKET* socket, bool (*done)(ASYNC_SOCKET*))
+{
+    (void)atomic_fetch_add(&socket->waiters, 1);
+    for (;;)
+    {
+        unsigned seen = atomic_load(&socket->wait_seq);
+        if (done(socket))
+        {
+            break;
+        }
+        (void)syscall(SYS_futex, &socket->wait_seq, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+    }
+    (void)atomic_fetch_sub(&socket->waiters, 1);
+}
+
+static void socket_teardown(ASYNC_SOCKET* socket)
+{
+    if (socket->transport != NULL)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_103 */
+        socket_transport_destroy(socket->transport);
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_022 */
+    completion_port_dec_ref(socket->port);
+    if (socket->execution_engine != NULL)
+    {
+        execution_engine_dec_ref(socket->execution_engine);
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_023 */
+    while (socket->free_ops != NULL)
+    {
+        OP* op = socket->free_ops;
+        socket->free_ops = op->next;
+        sys_free(op);
+    }
+    (void)pthread_mutex_destroy(&socket->lock);
+    sys_free(socket);
+}
+
+static void socket_hold(ASYNC_SOCKET* socket)
+{
+    (void)atomic_fetch_add_explicit(&socket->refcount, 1, memory_order_relaxed);
+}
+
+static void socket_release(ASYNC_SOCKET* socket)
+{
+    int previous = atomic_fetch_sub_explicit(&socket->refcount, 1, memory_order_acq_rel);
+    if (previous == 1)
+    {
+        socket_teardown(socket);
+    }
+    else if (previous == 2)
+    {
+        /* a destroy may be waiting for the last other reference to go */
+        wake_waiters(socket);
+    }
+}
+
+static void io_hold(COMPLETION_PORT_IO* io)
+{
+    socket_hold(from_io(io));
+}
+
+static void io_release(COMPLETION_PORT_IO* io)
+{
+    socket_release(from_io(io));
+}
+
+/* Lock held. */
+static void enter_locked(ASYNC_SOCKET* socket, CALLBACK_SCOPE* scope)
+{
+    socket->inside++;
+    callback_scope__enter(scope, socket);
+}
+
+/* Lock held. */
+static void leave_locked(ASYNC_SOCKET* socket, CALLBACK_SCOPE* scope)
+{
+    callback_scope__exit(scope);
+    socket->inside--;
+    if (socket->state == STATE_CLOSING)
+    {
+        wake_waiters(socket);
+    }
+}
+
+/* Lock held. Makes sure a dispatcher will look at the queues: the running one, told to go round
+ * once more, or a new one the caller must post (returns true) after releasing the lock. */
+static bool kick_locked(ASYNC_SOCKET* socket)
+{
+    if (socket->dispatching)
+    {
+        socket->rerun = true;
+        return false;
+    }
+    return true;
+}
+
+static void post_dispatch(ASYNC_SOCKET* socket)
+{
+    if (completion_port_post(socket->port, &socket->io) != 0)
+    {
+        /* Only reachable with invalid arguments, which cannot happen here. */
+        LogError("cannot post socket %p to the completion port", (void*)socket);
+    }
+}
+
+/* ---- moving bytes ---- */
+
+/* Builds iovecs for buffers[index..] starting `offset` bytes into buffers[index]. */
+static int fill_iov(struct iovec* iov, int iov_room, const ASYNC_SOCKET_BUFFER* buffers, uint32_t count, uint32_t index, uint32_t offset)
+{
+    int n = 0;
+    for (uint32_t i = index; i < count && n < iov_room; i++, n++)
+    {
+        uint32_t skip = (i == index) ? offset : 0;
+        iov[n].iov_base = (char*)buffers[i].buffer + skip;
+        iov[n].iov_len = buffers[i].length - skip;
+    }
+    return n;
+}
+
+/* Moves (index, offset) forward by `bytes`. */
+static void advance(const ASYNC_SOCKET_BUFFER* buffers, uint32_t count, uint32_t* index, uint32_t* offset, size_t bytes)
+{
+    while (bytes > 0 && *index < count)
+    {
+        size_t left = buffers[*index].length - *offset;
+        if (bytes < left)
+        {
+            *offset += (uint32_t)bytes;
+            return;
+        }
+        bytes -= left;
+        (*index)++;
+        *offset = 0;
+    }
+}
+
+static ssize_t transport_send_once(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* buffers, uint32_t count, uint32_t index, uint32_t offset)
+{
+    if (socket->default_transport)
+    {
+        /* several buffers in one sendmsg */
+        struct iovec iov[MAX_IOV];
+        int n = fill_iov(iov, MAX_IOV, buffers, count, index, offset);
+        return socket_transport__sendv(socket->transport, iov, n);
+    }
+    ssize_t result;
+    do
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_04_004 */
+        result = socket->on_send(socket->on_send_context, socket, (const char*)buffers[index].buffer + offset, buffers[index].length - offset);
+    } while (result < 0 && errno == EINTR);
+    return result;
+}
+
+/* Sends buffers[*index..] until all are sent or the transport cannot take more. */
+static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* buffers, uint32_t count, uint32_t* index, uint32_t* offset)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_053 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_101 */
+    while (*index < count)
+    {
+        ssize_t sent = transport_send_once(socket, buffers, count, *index, *offset);
+        if (sent < 0)
+        {
+            return (errno == EAGAIN || errno == EWOULDBLOCK) ? IO_WOULD_BLOCK : IO_FAILED;
+        }
+        if (sent == 0)
+        {
+            /* a custom transport that took nothing without saying EAGAIN: wait for readiness */
+            return IO_WOULD_BLOCK;
+        }
+        advance(buffers, count, index, offset, (size_t)sent);
+    }
+    return IO_DONE;
+}
+
+static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op)
+{
+    ssize_t result;
+    if (socket->default_transport)
+    {
+        /* scatter over every buffer in one recvmsg */
+        struct iovec iov[MAX_IOV];
+        int n = fill_iov(iov, MAX_IOV, op->buffers, op->buffer_count, op->index, op->offset);
+        return socket_transport__recvv(socket->transport, iov, n);
+    }
+    ASYNC_SOCKET_BUFFER* buffer = &op->buffers[op->index];
+    do
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_083 */
+        result = socket->on_recv(socket->on_recv_context, socket, (char*)buffer->buffer + op->offset, buffer->length - op->offset);
+    } while (result < 0 && errno == EINTR);
+    return result;
+}
+
+static size_t bytes_asked(const ASYNC_SOCKET* socket, const OP* op)
+{
+    if (!socket->default_transport)
+    {
+        return op->buffers[op->index].length - op->offset;
+    }
+    size_t room = 0;
+    for (uint32_t i = op->index; i < op->buffer_count; i++)
+    {
+        room += op->buffers[i].length - ((i == op->index) ? op->offset : 0);
+    }
+    return room;
+}
+
+/* Fills a receive with what the transport has now. IO_DONE (op->bytes > 0) when data came in;
+ * *drained is set when the transport is known to hold no more data. */
+static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, bool* drained)
+{
+    *drained = false;
+    for (;;)
+    {
+        size_t asked = bytes_asked(socket, op);
+        ssize_t received = transport_recv_once(socket, op);
+        if (received < 0)
+        {
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_11_088 */
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_11_089 */
+            bool would_block = (errno == EAGAIN || errno == EWOULDBLOCK);
+            *drained = would_block;
+            return (op->bytes > 0) ? IO_DONE : (would_block ? IO_WOULD_BLOCK : IO_FAILED);
+        }
+        if (received == 0)
+        {
+            /* end of stream: deliver what this receive already holds first */
+            return (op->bytes > 0) ? IO_DONE : IO_EOF;
+        }
+        op->bytes += (uint32_t)received;
+        advance(op->buffers, op->buffer_count, &op->index, &op->offset, (size_t)received);
+        if ((size_t)received < asked)
+        {
+            /* A TCP socket that returns less than asked for had nothing more queued (a later
+             * arrival raises a new edge). A custom transport may still hold more, so the socket
+             * stays readable for it. */
+            *drained = socket->default_transport;
+            return IO_DONE;
+        }
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_092 */
+        if (op->index >= op->buffer_count)
+        {
+            return IO_DONE;
+        }
+    }
+}
+
+/* ---- completing operations ---- */
+
+/* Calls back each finished operation of one queue, in order, then recycles the records. */
+static void complete_ops(ASYNC_SOCKET* socket, OP_QUEUE* done, int kind)
+{
+    for (OP* op = done->head; op != NULL; op = op->next)
+    {
+        if (kind == 0)
+        {
+            op->on_complete.send(op->context, (ASYNC_SOCKET_SEND_RESULT)op->result);
+        }
+        else if (kind == 1)
+        {
+            op->on_complete.receive(op->context, (ASYNC_SOCKET_RECEIVE_RESULT)op->result, op->bytes);
+        }
+        else
+        {
+            op->on_complete.notify(op->context, (ASYNC_SOCKET_NOTIFY_IO_RESULT)op->result);
+        }
+    }
+    (void)pthread_mutex_lock(&socket->lock);
+    OP* op = done->head;
+    while (op != NULL)
+    {
+        OP* next = op->next;
+        op_recycle(socket, op);
+        op = next;
+    }
+    (void)pthread_mutex_unlock(&socket->lock);
+    done->head = NULL;
+    done->tail = NULL;
+}
+
+enum { KIND_SEND, KIND_RECEIVE, KIND_NOTIFY };
+
+typedef struct DONE_TAG
+{
+    OP_QUEUE sends;
+    OP_QUEUE receives;
+    OP_QUEUE notifies;
+} DONE;
+
+static bool done_any(const DONE* done)
+{
+    return done->sends.head != NULL || done->receives.head != NULL || done->notifies.head != NULL;
+}
+
+static void complete_done(ASYNC_SOCKET* socket, DONE* done)
+{
+    complete_ops(socket, &done->sends, KIND_SEND);
+    complete_ops(socket, &done->receives, KIND_RECEIVE);
+    complete_ops(socket, &done->notifies, KIND_NOTIFY);
+}
+
+static ASYNC_SOCKET_SEND_RESULT send_failure_result(int error)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_098 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_099 */
+    return (error == ECONNRESET || error == EPIPE || error == ENOTCONN) ? ASYNC_SOCKET_SEND_ABANDONED : ASYNC_SOCKET_SEND_ERROR;
+}
+
+/* ---- the dispatcher ---- */
+
+/* Lock held. Completes the notifies that the event bits satisfy. */
+static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events, DONE* done)
+{
+    OP_QUEUE keep = {NULL, NULL};
+    OP* op;
+    while ((op = queue_pop(&socket->notifies)) != NULL)
+    {
+        bool in = (op->buffer_count == ASYNC_SOCKET_NOTIFY_IO_TYPE_IN);
+        if (op->arming)
+        {
+            queue_push(&keep, op);
+            continue;
+        }
+        if ((events & EPOLLERR) != 0)
+        {
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_11_085 */
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_04_011 */
+            op->result = ASYNC_SOCKET_NOTIFY_IO_RESULT_ERROR;
+        }
+        else if (in && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) != 0)
+        {
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_11_082 */
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_04_009 */
+            op->result = ASYNC_SOCKET_NOTIFY_IO_RESULT_IN;
+        }
+        else if (!in && (events & (EPOLLOUT | EPOLLHUP)) != 0)
+        {
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_11_094 */
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_04_010 */
+            op->result = ASYNC_SOCKET_NOTIFY_IO_RESULT_OUT;
+        }
+        else
+        {
+            queue_push(&keep, op);
+            continue;
+        }
+        queue_push(&done->notifies, op);
+    }
+    socket->notifies = keep;
+}
+
+/* Lock held on entry and exit; released around the syscalls. Sends the head of the send queue,
+ * oldest first, while the transport takes bytes. */
+static void dispatch_sends(ASYNC_SOCKET* socket, DONE* done)
+{
+    while (socket->writable && socket->sends.head != NULL && socket->state == STATE_OPEN)
+    {
+        OP* op = socket->sends.head;
+        uint32_t seen = socket->out_seq;
+        socket->write_busy = true;
+        (void)pthread_mutex_unlock(&socket->lock);
+
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_096 */
+        IO_STATUS status = send_buffers(socket, op->buffers, op->buffer_count, &op->index, &op->offset);
+        int error = errno;
+
+        (void)pthread_mutex_lock(&socket->lock);
+        socket->write_busy = false;
+        if (status == IO_WOULD_BLOCK)
+        {
+            /* an output event that raced the EAGAIN means there may be room again */
+            socket->writable = (socket->out_seq != seen);
+            continue;
+        }
+        (void)queue_pop(&socket->sends);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_097 */
+        op->result = (status == IO_DONE) ? ASYNC_SOCKET_SEND_OK : send_failure_result(error);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_100 (the record is recycled after its callback) */
+        queue_push(&done->sends, op);
+    }
+}
+
+static ASYNC_SOCKET_RECEIVE_RESULT receive_result(IO_STATUS status, int error)
+{
+    if (status == IO_DONE)
+    {
+        return ASYNC_SOCKET_RECEIVE_OK;
+    }
+    if (status == IO_EOF)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_091 */
+        return ASYNC_SOCKET_RECEIVE_ABANDONED;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_090 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_095 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_086 */
+    return (error == ECONNRESET) ? ASYNC_SOCKET_RECEIVE_ABANDONED : ASYNC_SOCKET_RECEIVE_ERROR;
+}
+
+/* Lock held on entry and exit. Tries to complete the oldest receive; receives complete one at a
+ * time so that their callbacks run in the order they were posted. */
+static void dispatch_one_receive(ASYNC_SOCKET* socket, DONE* done)
+{
+    if (!socket->readable || socket->receives.head == NULL || socket->state != STATE_OPEN)
+    {
+        return;
+    }
+    /* The op stays at the head of the queue while its bytes come in: only the dispatcher removes
+     * receives, and close waits for the dispatcher before it abandons the queue. */
+    OP* op = socket->receives.head;
+    uint32_t seen = socket->in_seq;
+    (void)pthread_mutex_unlock(&socket->lock);
+
+    bool drained;
+    IO_STATUS status = receive_into(socket, op, &drained);
+    int error = errno;
+
+    (void)pthread_mutex_lock(&socket->lock);
+    if (drained && socket->in_seq == seen)
+    {
+        socket->readable = false;
+    }
+    if (status == IO_WOULD_BLOCK)
+    {
+        return;
+    }
+    (void)queue_pop(&socket->receives);
+    op->result = receive_result(status, error);
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_093 (the record is recycled after its callback) */
+    queue_push(&done->receives, op);
+}
+
+/* Lock held. Records what an event says about the fd. */
+static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
+{
+    if ((events & IN_EVENTS) != 0)
+    {
+        /* hang-ups and errors make receives try the transport, which then reports the end of
+         * the stream or the error without losing bytes still queued before it */
+        socket->readable = true;
+        socket->in_seq++;
+    }
+    if ((events & OUT_EVENTS) != 0)
+    {
+        socket->writable = true;
+        socket->out_seq++;
+    }
+    socket->pending_events |= events;
+    if (events != 0)
+    {
+        socket->last_events = events;
+    }
+}
+
+static void dispatch_loop(ASYNC_SOCKET* socket)
+{
+    DONE done = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
+    for (;;)
+    {
+        if (socket->state != STATE_OPEN)
+        {
+            break;
+        }
+        uint32_t events = socket->pending_events;
+        socket->pending_events = 0;
+        socket->rerun = false;
+        if (events != 0)
+        {
+            dispatch_notifies(socket, events, &done);
+        }
+        if (!socket->write_busy)
+        {
+            dispatch_sends(socket, &done);
+        }
+        dispatch_one_receive(socket, &done);
+        if (!done_any(&done))
+        {
+            if (!socket->rerun)
+            {
+                break;
+            }
+            continue;
+        }
+        (void)pthread_mutex_unlock(&socket->lock);
+        complete_done(socket, &done);
+        (void)pthread_mutex_lock(&socket->lock);
+    }
+}
+
+/* The completion port calls this on a worker with the event bits, or 0 for a post. */
+static void on_io_events(COMPLETION_PORT_IO* io, uint32_t events)
+{
+    ASYNC_SOCKET* socket = from_io(io);
+    CALLBACK_SCOPE scope;
+
+    (void)pthread_mutex_lock(&socket->lock);
+    merge_events(socket, events);
+    if (socket->dispatching || socket->state != STATE_OPEN)
+    {
+        /* the running dispatcher will look at the new events before it stops */
+        socket->rerun = true;
+        (void)pthread_mutex_unlock(&socket->lock);
+        return;
+    }
+    socket->dispatching = true;
+    enter_locked(socket, &scope);
+    dispatch_loop(socket);
+    socket->dispatching = false;
+    leave_locked(socket, &scope);
+    (void)pthread_mutex_unlock(&socket->lock);
+}
+
+/* ---- create / destroy ---- */
+
+/* Default transport hooks, used when async_socket_create is called. async_socket moves the bytes
+ * of the default transport itself with sendmsg/recvmsg over all buffers at once; these hooks do
+ * the same for one buffer, for whoever calls them through the public callback types. */
+static int on_socket_send(void* context, ASYNC_SOCKET_HANDLE async_socket, const void* buf, size_t len)
+{
+    (void)context;
+    struct iovec iov = {.iov_base = (void*)buf, .iov_len = len};
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_052 */
+    return (int)socket_transport__sendv(async_socket->transport, &iov, 1);
+}
+
+static int on_socket_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* buf, size_t len)
+{
+    (void)context;
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_007 */
+    return (int)socket_transport__recvv(async_socket->transport, &iov, 1);
+}
+
+ASYNC_SOCKET_HANDLE async_socket_create(EXECUTION_ENGINE_HANDLE execution_engine, SOCKET_HANDLE socket_handle)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_001 */
+    return async_socket_create_with_transport(execution_engine, socket_handle, on_socket_send, NULL, on_socket_recv, NULL);
+}
+
+ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE execution_engine, SOCKET_HANDLE socket_handle, ON_ASYNC_SOCKET_SEND on_send, void* on_send_context, ON_ASYNC_SOCKET_RECV on_recv, void* on_recv_context)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_002 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_003 */
+    if (on_send == NULL || on_recv == NULL)
+    {
+        LogError("invalid arguments: on_send=%p, on_recv=%p (neither may be NULL)", (void*)on_send, (void*)on_recv);
+        return NULL;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_001 */
+    ASYNC_SOCKET* socket = sys_calloc(1, sizeof(ASYNC_SOCKET));
+    if (socket == NULL)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_006 */
+        LogError("cannot allocate an async socket for fd=%d", socket_handle);
+        return NULL;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_005 */
+    socket->port = platform_get_completion_port();
+    if (socket->port == NULL)
+    {
+        LogError("no completion port: call platform_init() before creating async sockets");
+        sys_free(socket);
+        return NULL;
+    }
+    /* An INVALID_SOCKET is accepted here and refused by open (SRS_ASYNC_SOCKET_LINUX_11_003).
+     * The transport is created last: nothing after it can fail, and a failed create must leave
+     * the fd with the caller. */
+    if (socket_handle != INVALID_SOCKET)
+    {
+        socket->transport = socket_transport_create_from_socket(socket_handle);
+        if (socket->transport == NULL)
+        {
+            completion_port_dec_ref(socket->port);
+            sys_free(socket);
+            return NULL;
+        }
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_002 */
+    if (execution_engine != NULL)
+    {
+        execution_engine_inc_ref(execution_engine);
+    }
+    socket->execution_engine = execution_engine;
+    socket->on_send = on_send;
+    socket->on_send_context = on_send_context;
+    socket->on_recv = on_recv;
+    socket->on_recv_context = on_recv_context;
+    socket->default_transport = (on_send == on_socket_send && on_recv == on_socket_recv);
+    socket->io.on_events = on_io_events;
+    socket->io.hold = io_hold;
+    socket->io.release = io_release;
+    atomic_init(&socket->refcount, 1);
+    (void)pthread_mutex_init(&socket->lock, NULL);
+    socket->state = STATE_NEW;
+    return socket;
+}
+
+static bool not_transitioning(ASYNC_SOCKET* socket)
+{
+    (void)pthread_mutex_lock(&socket->lock);
+    bool result = socket->state != STATE_OPENING &&
+        !(socket->state == STATE_CLOSING && !pthread_equal(socket->closer, pthread_self()));
+    (void)pthread_mutex_unlock(&socket->lock);
+    return result;
+}
+
+static bool only_caller_holds(ASYNC_SOCKET* socket)
+{
+    return atomic_load(&socket->refcount) == 1;
+}
+
+void async_socket_destroy(ASYNC_SOCKET_HANDLE async_socket)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_019 */
+    if (async_socket == NULL)
+    {
+        return;
+    }
+    bool in_callback = callback_scope__in_any();
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_020 */
+    if (!in_callback)
+    {
+        wait_until(async_socket, not_transitioning);
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_021 */
+    async_socket_close(async_socket);
+    if (!in_callback)
+    {
+        /* workers may still hold the socket for an instant (a post, the end of a delivery);
+         * waiting for them makes destroy synchronous: the fd and the memory are gone on return */
+        wait_until(async_socket, only_caller_holds);
+    }
+    /* Inside a callback the thread cannot wait for the workers (it may be the one that would
+     * release them), so the last reference, dropped when the callback unwinds, tears down. */
+    socket_release(async_socket);
+}
+
+/* ---- open ---- */
+
+int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OPEN_COMPLETE on_open_complete, void* on_open_complete_context)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_024 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_025 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_026 */
+    if (async_socket == NULL || on_open_complete == NULL)
+    {
+        LogError("invalid arguments: async_socket=%p, on_open_complete=%p", (void*)async_socket, (void*)on_open_complete);
+        return -1;
+    }
+    (void)pthread_mutex_lock(&async_socket->lock);
+    SOCKET_STATE state = async_socket->state;
+    bool has_fd = socket_transport_is_valid_socket(async_socket->transport);
+    if (state != STATE_NEW || !has_fd)
+    {
+        (void)pthread_mutex_unlock(&async_socket->lock);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_003 */
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_029 */
+        LogError("cannot open async socket %p: %s", (void*)async_socket,
+            (state == STATE_OPEN || state == STATE_OPENING) ? "it is already open or opening" :
+            (state != STATE_NEW) ? "it was closed; a closed socket cannot be reopened" :
+            "it has no socket (created with INVALID_SOCKET)");
+        return -1;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_027 */
+    async_socket->state = STATE_OPENING;
+    (void)pthread_mutex_unlock(&async_socket->lock);
+
+    /* The caller may hand over a blocking fd (from accept() or a blocking connect()): make it
+     * non-blocking so no call ever blocks, and close-on-exec so it does not leak into children.
+     * Codes_SRS_ASYNC_SOCKET_LINUX_11_031: one registration for the socket's whole life. */
+    bool ok = socket_transport_set_nonblocking(async_socket->transport) == 0 &&
+        completion_port_add(async_socket->port, socket_transport_get_underlying_socket(async_socket->transport), &async_socket->io) == 0;
+
+    (void)pthread_mutex_lock(&async_socket->lock);
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_032 */
+    async_socket->state = ok ? STATE_OPEN : STATE_NEW;
+    (void)pthread_mutex_unlock(&async_socket->lock);
+    wake_waiters(async_socket);
+    if (!ok)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_034 */
+        LogError("cannot open async socket %p", (void*)async_socket);
+        return -1;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_033 */
+    on_open_complete(on_open_complete_context, ASYNC_SOCKET_OPEN_OK);
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_028 */
+    return 0;
+}
+
+/* ---- close ---- */
+
+static bool others_left(ASYNC_SOCKET* socket)
+{
+    (void)pthread_mutex_lock(&socket->lock);
+    bool result = socket->inside <= callback_scope__depth(socket);
+    (void)pthread_mutex_unlock(&socket->lock);
+    return result;
+}
+
+static bool closed(ASYNC_SOCKET* socket)
+{
+    (void)pthread_mutex_lock(&socket->lock);
+    bool result = socket->state != STATE_CLOSING;
+    (void)pthread_mutex_unlock(&socket->lock);
+    return result;
+}
+
+/* Waits for every other thread inside the socket (a dispatcher in a syscall or a callback, an
+ * inline send) to leave it, unless that thread is itself blocked, directly or through others,
+ * on a socket this thread is inside: then waiting would never end. */
+static void wait_for_others(ASYNC_SOCKET* socket)
+{
+    if (others_left(socket))
+    {
+        return;
+    }
+    if (!callback_scope__begin_wait(socket))
+    {
+        LogWarning("async socket %p is closed while another callback that closes a socket this thread is in still runs", (void*)socket);
+        return;
+    }
+    wait_until(socket, others_left);
+    callback_scope__end_wait();
+}
+
+static void abandon_all(OP_QUEUE* sends, OP_QUEUE* receives, OP_QUEUE* notifies)
+{
+    for (OP* op = sends->head; op != NULL; op = op->next)
+    {
+        op->result = ASYNC_SOCKET_SEND_ABANDONED;
+    }
+    for (OP* op = receives->head; op != NULL; op = op->next)
+    {
+        op->result = ASYNC_SOCKET_RECEIVE_ABANDONED;
+        op->bytes = 0;
+    }
+    for (OP* op = notifies->head; op != NULL; op = op->next)
+    {
+        op->result = ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED;
+    }
+}
+
+void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_035 */
+    if (async_socket == NULL)
+    {
+        return;
+    }
+    (void)pthread_mutex_lock(&async_socket->lock);
+    SOCKET_STATE state = async_socket->state;
+    if (state != STATE_OPEN)
+    {
+        bool closing_elsewhere = (state == STATE_CLOSING) && !pthread_equal(async_socket->closer, pthread_self());
+        (void)pthread_mutex_unlock(&async_socket->lock);
+        /* A close already running on another thread finishes before this one returns, so that
+         * no callback runs after either returns (except inside a callback, where waiting for
+         * that closer could wait for this very thread). */
+        if (closing_elsewhere && !callback_scope__in_any())
+        {
+            wait_until(async_socket, closed);
+        }
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_042 */
+        return;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_036 */
+    async_socket->state = STATE_CLOSING;
+    async_socket->closer = pthread_self();
+    socket_hold(async_socket); /* a callback below may destroy the socket */
+    (void)pthread_mutex_unlock(&async_socket->lock);
+
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_037 */
+    wait_for_others(async_socket);
+
+    (void)pthread_mutex_lock(&async_socket->lock);
+    DONE abandoned = {async_socket->sends, async_socket->receives, async_socket->notifies};
+    async_socket->sends = (OP_QUEUE){NULL, NULL};
+    async_socket->receives = (OP_QUEUE){NULL, NULL};
+    async_socket->notifies = (OP_QUEUE){NULL, NULL};
+    CALLBACK_SCOPE scope;
+    enter_locked(async_socket, &scope);
+    (void)pthread_mutex_unlock(&async_socket->lock);
+
+    completion_port_remove(async_socket->port, &async_socket->io);
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_104 */
+    socket_transport_disconnect(async_socket->transport);
+
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_080 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_081 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_008 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_084 (records recycled after the callbacks) */
+    abandon_all(&abandoned.sends, &abandoned.receives, &abandoned.notifies);
+    complete_done(async_socket, &abandoned);
+
+    (void)pthread_mutex_lock(&async_socket->lock);
+    leave_locked(async_socket, &scope);
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_041 */
+    async_socket->state = STATE_CLOSED;
+    (void)pthread_mutex_unlock(&async_socket->lock);
+    wake_waiters(async_socket);
+    socket_release(async_socket);
+}
+
+/* ---- send ---- */
+
+static bool check_buffers(const char* function, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < buffer_count; i++)
+    {
+        if (payload[i].buffer == NULL || payload[i].length == 0)
+        {
+            LogError("%s: buffer %u of %u is invalid (buffer=%p, length=%u)", function, i, buffer_count, payload[i].buffer, payload[i].length);
+            return false;
+        }
+        total += payload[i].length;
+    }
+    if (total > UINT32_MAX)
+    {
+        LogError("%s: the %u buffers add up to %llu bytes, more than UINT32_MAX", function, buffer_count, (unsigned long long)total);
+        return false;
+    }
+    return true;
+}
+
+static bool check_send_args(ASYNC_SOCKET_HANDLE async_socket, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_043 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_044 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_045 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_049 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_050 */
+    if (async_socket == NULL || payload == NULL || buffer_count == 0 || on_send_complete == NULL)
+    {
+        LogError("invalid arguments: async_socket=%p, payload=%p, buffer_count=%u, on_send_complete=%p",
+            (void*)async_socket, (const void*)payload, buffer_count, (void*)on_send_complete);
+        return false;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_046 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_047 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_048 */
+    return check_buffers("async_socket_send_async", payload, buffer_count);
+}
+
+/* The send went out whole, or failed, before anything was queued. Returns what send_async
+ * returns; the callback (success only) runs inline. */
+static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(ASYNC_SOCKET* socket, IO_STATUS status, int error, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
+{
+    if (status == IO_DONE)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_061 */
+        on_send_complete(context, ASYNC_SOCKET_SEND_OK);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_062 */
+        return ASYNC_SOCKET_SEND_SYNC_OK;
+    }
+    if (error == ECONNRESET || error == ENOTCONN || error == EPIPE)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_059 */
+        LogWarning("async socket %p: the connection is gone (errno=%d)", (void*)socket, error);
+        return ASYNC_SOCKET_SEND_SYNC_NOT_OPEN;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_060 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_063 */
+    LogError("async socket %p: send failed, errno=%d", (void*)socket, error);
+    return ASYNC_SOCKET_SEND_SYNC_ERROR;
+}
+
+/* Lock held. Queues what is left of a send that stopped part-way, ahead of anything queued
+ * meanwhile: its bytes are already partly on the wire. */
+static void keep_remainder(ASYNC_SOCKET* socket, OP* op, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, uint32_t index, uint32_t offset, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_055 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_056 */
+    op_fill(op, payload, buffer_count, context);
+    op->on_complete.send = on_send_complete;
+    op->index = index;
+    op->offset = offset;
+    queue_push_front(&socket->sends, op);
+}
+
+/* Lock held: nothing is queued and nobody is sending, so this thread may send straight away. */
+static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
+{
+    CALLBACK_SCOPE scope;
+    uint32_t seen = socket->out_seq;
+    socket->write_busy = true;
+    enter_locked(socket, &scope);
+    socket_hold(socket); /* the inline callback may destroy the socket */
+    (void)pthread_mutex_unlock(&socket->lock);
+
+    uint32_t index = 0;
+    uint32_t offset = 0;
+    IO_STATUS status = send_buffers(socket, payload, buffer_count, &index, &offset);
+    int error = errno;
+
+    (void)pthread_mutex_lock(&socket->lock);
+    socket->write_busy = false;
+    if (status == IO_WOULD_BLOCK)
+    {
+        keep_remainder(socket, op, payload, buffer_count, index, offset, on_send_complete, context);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_057: the registration made at open reports the room;
+         * an output event that raced the EAGAIN means there may be room already */
+        socket->writable = (socket->out_seq != seen);
+    }
+    else
+    {
+        op_recycle(socket, op);
+    }
+    /* sends queued behind this one by other threads need a dispatcher when there is room */
+    bool need_dispatch = socket->sends.head != NULL && socket->writable && kick_locked(socket);
+    (void)pthread_mutex_unlock(&socket->lock);
+    if (need_dispatch)
+    {
+        post_dispatch(socket);
+    }
+    ASYNC_SOCKET_SEND_SYNC_RESULT result = (status == IO_WOULD_BLOCK) ? ASYNC_SOCKET_SEND_SYNC_OK :
+        finish_inline_send(socket, status, error, on_send_complete, context);
+
+    (void)pthread_mutex_lock(&socket->lock);
+    leave_locked(socket, &scope);
+    (void)pthread_mutex_unlock(&socket->lock);
+    socket_release(socket);
+    return result;
+}
+
+ASYNC_SOCKET_SEND_SYNC_RESULT async_socket_send_async(ASYNC_SOCKET_HANDLE async_socket, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* on_send_complete_context)
+{
+    if (!check_send_args(async_socket, payload, buffer_count, on_send_complete))
+    {
+        return ASYNC_SOCKET_SEND_SYNC_ERROR;
+    }
+    /* A record is reserved before any byte is sent, so a send that stops part-way can always
+     * keep its remainder. In steady state it comes from the free list. */
+    OP* op = op_get_locked(async_socket, buffer_count);
+    if (op == NULL)
+    {
+        return ASYNC_SOCKET_SEND_SYNC_ERROR;
+    }
+    if (async_socket->state != STATE_OPEN)
+    {
+        op_recycle(async_socket, op);
+        (void)pthread_mutex_unlock(&async_socket->lock);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_051 */
+        LogWarning("async socket %p is not open", (void*)async_socket);
+        return ASYNC_SOCKET_SEND_SYNC_NOT_OPEN;
+    }
+    if (async_socket->sends.head == NULL && !async_socket->write_busy)
+    {
+        return send_inline(async_socket, op, payload, buffer_count, on_send_complete, on_send_complete_context);
+    }
+    /* Others are ahead: queue behind them. Whoever sends now (an inline sender or the
+     * dispatcher) moves on to this one. */
+    op_fill(op, payload, buffer_count, on_send_complete_context);
+    op->on_complete.send = on_send_complete;
+    queue_push(&async_socket->sends, op);
+    bool need_dispatch = !async_socket->write_busy && async_socket->writable && kick_locked(async_socket);
+    (void)pthread_mutex_unlock(&async_socket->lock);
+    if (need_dispatch)
+    {
+        post_dispatch(async_socket);
+    }
+    return ASYNC_SOCKET_SEND_SYNC_OK;
+}
+
+/* ---- receive ---- */
+
+int async_socket_receive_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, ON_ASYNC_SOCKET_RECEIVE_COMPLETE on_receive_complete, void* on_receive_complete_context)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_064 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_065 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_066 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_070 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_071 */
+    if (async_socket == NULL || payload == NULL || buffer_count == 0 || on_receive_complete == NULL)
+    {
+        LogError("invalid arguments: async_socket=%p, payload=%p, buffer_count=%u, on_receive_complete=%p",
+            (void*)async_socket, (void*)payload, buffer_count, (void*)on_receive_complete);
+        return -1;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_067 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_068 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_069 */
+    if (!check_buffers("async_socket_receive_async", payload, buffer_count))
+    {
+        return -1;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_073 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_074 */
+    OP* op = op_get_locked(async_socket, buffer_count);
+    if (op == NULL)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_078 */
+        return -1;
+    }
+    if (async_socket->state != STATE_OPEN)
+    {
+        op_recycle(async_socket, op);
+        (void)pthread_mutex_unlock(&async_socket->lock);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_072 */
+        LogError("async socket %p is not open", (void*)async_socket);
+        return -1;
+    }
+    op_fill(op, payload, buffer_count, on_receive_complete_context);
+    op->on_complete.receive = on_receive_complete;
+    bool first = (async_socket->receives.head == NULL);
+    queue_push(&async_socket->receives, op);
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_102: the registration made at open reports new data; data
+     * that may already be waiting is read on a worker, never here */
+    bool need_dispatch = first && async_socket->readable && kick_locked(async_socket);
+    (void)pthread_mutex_unlock(&async_socket->lock);
+    if (need_dispatch)
+    {
+        post_dispatch(async_socket);
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_077 */
+    return 0;
+}
+
+/* ---- notify ---- */
+
+int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_NOTIFY_IO_TYPE io_type, ON_ASYNC_SOCKET_NOTIFY_IO_COMPLETE on_notify_io_complete, void* on_notify_io_complete_context)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_012 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_013 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_014 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_016 */
+    if (async_socket == NULL || on_notify_io_complete == NULL ||
+        (io_type != ASYNC_SOCKET_NOTIFY_IO_TYPE_IN && io_type != ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT))
+    {
+        LogError("invalid arguments: async_socket=%p, io_type=%d, on_notify_io_complete=%p",
+            (void*)async_socket, (int)io_type, (void*)on_notify_io_complete);
+        return -1;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_017 */
+    OP* op = op_get_locked(async_socket, 0);
+    if (op == NULL)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_04_020 */
+        return -1;
+    }
+    if (async_socket->state != STATE_OPEN)
+    {
+        op_recycle(async_socket, op);
+        (void)pthread_mutex_unlock(&async_socket->lock);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_04_015 */
+        LogError("async socket %p is not open", (void*)async_socket);
+        return -1;
+    }
+    op_fill(op, NULL, (uint32_t)io_type, on_notify_io_complete_context);
+    op->on_complete.notify = on_notify_io_complete;
+    op->arming = true;
+    queue_push(&async_socket->notifies, op);
+    uint32_t seen = async_socket->in_seq + async_socket->out_seq;
+    CALLBACK_SCOPE scope;
+    enter_locked(async_socket, &scope); /* close waits, so the fd and the op stay until we leave */
+    (void)pthread_mutex_unlock(&async_socket->lock);
+
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_018: ask epoll for the fd's readiness now; a notify wants
+     * "is it ready", which an edge that fired before it was posted does not answer */
+    int result = completion_port_rearm(async_socket->port, &async_socket->io);
+
+    (void)pthread_mutex_lock(&async_socket->lock);
+    bool need_dispatch = false;
+    if (result != 0)
+    {
+        (void)queue_remove(&async_socket->notifies, op);
+        op_recycle(async_socket, op);
+    }
+    else
+    {
+        op->arming = false;
+        if (async_socket->in_seq + async_socket->out_seq != seen)
+        {
+            /* an event, maybe the re-arm's own, arrived while the notify could not take it */
+            async_socket->pending_events |= async_socket->last_events;
+            need_dispatch = kick_locked(async_socket);
+        }
+    }
+    leave_locked(async_socket, &scope);
+    (void)pthread_mutex_unlock(&async_socket->lock);
+    if (need_dispatch)
+    {
+        post_dispatch(async_socket);
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_019 */
+    return result;
+}

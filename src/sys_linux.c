@@ -1,0 +1,25 @@
+/* Production implementation of the system seam: each function calls the C library directly. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "sys.h"
+
+void* sys_malloc(size_t size) { return malloc(size); }
+void* sys_calloc(size_t count, size_t size) { return calloc(count, size); }
+void sys_free(void* ptr) { free(ptr); }
+
+int sys_epoll_create1(int flags) { return epoll_create1(flags); }
+int sys_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) { return epoll_ctl(epfd, op, fd, event); }
+int sys_epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) { return epoll_wait(epfd, events, maxevents, timeout); }
+int sys_eventfd(unsigned int initval, int flags) { return eventfd(initval, flags); }
+int sys_pthread_create(pthread_t* thread, void* (*start_routine)(void*), void* arg) { return pthread_create(thread, NULL, start_routine, arg); }
+
+int sys_fcntl(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
+ssize_t sys_sendmsg(int fd, const struct msghdr* msg, int flags) { return sendmsg(fd, msg, flags); }
+ssize_t sys_recvmsg(int fd, struct msghdr* msg, int flags) { return recvmsg(fd, msg, flags); }
+ssize_t sys_read(int fd, void* buf, size_t count) { return read(fd, buf, count); }
+ssize_t sys_write(int fd, const void* buf, size_t count) { return write(fd, buf, count); }
+int sys_shutdown(int fd, int how) { return shutdown(fd, how); }
+int sys_close(int fd) { return close(fd); }

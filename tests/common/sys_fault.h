@@ -1,0 +1,54 @@
+/* Fault injection for the system seam (src/sys.h). Tests link sys_fault.c in place of
+ * src/sys_linux.c; every sys_* function calls the C library unless a fault says otherwise.
+ *
+ * Per-thread, one-shot faults (for sweeps: arm n = 1, 2, ... until the operation succeeds and
+ * sys_fault_fired() stays false):
+ *
+ *     sys_fault_arm(SYS_FAULT_ALLOC | SYS_FAULT_EPOLL, n, EMFILE);
+ *     result = operation_under_test();
+ *     fired = sys_fault_fired();
+ *     sys_fault_disarm();
+ *
+ * Only calls made on the arming thread are counted, so work done by completion port threads does
+ * not move the count. Process-wide: allocation accounting and send/recv size limits. */
+#ifndef SYS_FAULT_H
+#define SYS_FAULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SYS_FAULT_ALLOC    0x0001u /* sys_malloc, sys_calloc: return NULL, errno ENOMEM */
+#define SYS_FAULT_EPOLL    0x0002u /* sys_epoll_create1, sys_epoll_ctl, sys_epoll_wait */
+#define SYS_FAULT_EVENTFD  0x0004u /* sys_eventfd */
+#define SYS_FAULT_THREAD   0x0008u /* sys_pthread_create: returns the error, creates no thread */
+#define SYS_FAULT_FCNTL    0x0010u /* sys_fcntl */
+#define SYS_FAULT_SEND     0x0020u /* sys_sendmsg */
+#define SYS_FAULT_RECV     0x0040u /* sys_recvmsg */
+#define SYS_FAULT_ALL      0x007Fu /* every category above */
+
+/* Opt-in categories, not part of SYS_FAULT_ALL: failing them fakes rarer conditions (a failed
+ * eventfd read/write can lose a wake-up) that a sweep over ALL should not hit by accident. */
+#define SYS_FAULT_RW       0x0100u /* sys_read, sys_write */
+#define SYS_FAULT_SHUTDOWN 0x0200u /* sys_shutdown */
+#define SYS_FAULT_CLOSE    0x0400u /* sys_close: the fd IS closed (as Linux does), then -1 is returned */
+
+/* On the calling thread, the nth (1-based) call in `categories` fails with `error` (0 means EIO,
+ * EAGAIN for pthread_create); calls before and after it succeed. Resets the call count. */
+void sys_fault_arm(uint32_t categories, uint32_t nth, int error);
+void sys_fault_disarm(void);
+/* Calls in the armed categories made on this thread since sys_fault_arm. */
+uint32_t sys_fault_calls(void);
+/* Whether the armed fault has been injected on this thread. */
+bool sys_fault_fired(void);
+
+/* Successful sys_malloc / sys_calloc calls minus sys_free calls with a non-NULL pointer, over all
+ * threads since the process started. */
+int64_t sys_fault_live_allocations(void);
+
+/* Every sys_sendmsg (sys_recvmsg) on any thread transfers at most max_bytes_per_call bytes, by
+ * truncating the iovec list; 0 turns the limit off. */
+void sys_fault_set_send_limit(size_t max_bytes_per_call);
+void sys_fault_set_recv_limit(size_t max_bytes_per_call);
+
+#endif /* SYS_FAULT_H */

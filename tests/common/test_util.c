@@ -1,0 +1,166 @@
+/* See test_util.h. */
+#include "test_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int set_buffer_sizes(int fd, int sndbuf, int rcvbuf)
+{
+    if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) != 0)
+    {
+        return -1;
+    }
+    if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) != 0)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+static int set_nodelay(int fd)
+{
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void close_keeping_errno(int fd)
+{
+    int saved = errno;
+    (void)close(fd);
+    errno = saved;
+}
+
+/* A listening socket on 127.0.0.1 with a kernel-chosen port, written to *addr. Accepted sockets
+ * inherit the listener's buffer sizes, which is why they are set before listen(). */
+static int listen_loopback(struct sockaddr_in* addr, int sndbuf, int rcvbuf)
+{
+    socklen_t addr_len = sizeof(*addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+    {
+        return -1;
+    }
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr->sin_port = 0;
+    if (set_buffer_sizes(fd, sndbuf, rcvbuf) != 0 ||
+        bind(fd, (const struct sockaddr*)addr, sizeof(*addr)) != 0 ||
+        listen(fd, 1) != 0 ||
+        getsockname(fd, (struct sockaddr*)addr, &addr_len) != 0)
+    {
+        close_keeping_errno(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int test_tcp_pair(int fds[2], int sndbuf, int rcvbuf)
+{
+    struct sockaddr_in addr;
+    int listener = listen_loopback(&addr, sndbuf, rcvbuf);
+    int client = -1;
+    int server = -1;
+
+    if (listener < 0)
+    {
+        return -1;
+    }
+    client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (client < 0)
+    {
+        goto fail;
+    }
+    if (set_buffer_sizes(client, sndbuf, rcvbuf) != 0 ||
+        connect(client, (const struct sockaddr*)&addr, sizeof(addr)) != 0)
+    {
+        goto fail;
+    }
+    do
+    {
+        server = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+    } while (server < 0 && errno == EINTR);
+    if (server < 0 || set_nodelay(client) != 0 || set_nodelay(server) != 0)
+    {
+        goto fail;
+    }
+    close_keeping_errno(listener);
+    fds[0] = client;
+    fds[1] = server;
+    return 0;
+
+fail:
+    if (server >= 0)
+    {
+        close_keeping_errno(server);
+    }
+    if (client >= 0)
+    {
+        close_keeping_errno(client);
+    }
+    close_keeping_errno(listener);
+    return -1;
+}
+
+int test_count_open_fds(void)
+{
+    DIR* dir = opendir("/proc/self/fd");
+    int count = 0;
+    struct dirent* entry;
+
+    if (dir == NULL)
+    {
+        return -1;
+    }
+    while ((entry = readdir(dir)) != NULL)
+    {
+        if (entry->d_name[0] != '.')
+        {
+            count++;
+        }
+    }
+    (void)closedir(dir);
+    /* The directory stream's own fd was listed too. */
+    return count - 1;
+}
+
+void test_sleep_ms(unsigned int ms)
+{
+    struct timespec remaining = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&remaining, &remaining) != 0 && errno == EINTR)
+    {
+    }
+}
+
+uint64_t test_now_ms(void)
+{
+    struct timespec now;
+    (void)clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+void test_fill_pattern(uint8_t* buf, size_t len, uint64_t offset)
+{
+    for (size_t i = 0; i < len; i++)
+    {
+        buf[i] = test_pattern_byte(offset + i);
+    }
+}
+
+size_t test_check_pattern(const uint8_t* buf, size_t len, uint64_t offset)
+{
+    for (size_t i = 0; i < len; i++)
+    {
+        if (buf[i] != test_pattern_byte(offset + i))
+        {
+            return i;
+        }
+    }
+    return len;
+}

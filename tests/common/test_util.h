@@ -1,0 +1,58 @@
+/* Helpers shared by the integration tests: loopback socket pairs, fd counting, time, and a byte
+ * pattern that depends on the absolute stream offset, so lost, duplicated or reordered bytes show
+ * up as a mismatch at a known position. */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* A connected TCP pair over 127.0.0.1: fds[0] is the client end, fds[1] the accepted server end.
+ * Both are blocking, close-on-exec and TCP_NODELAY. SO_SNDBUF / SO_RCVBUF are set on both ends
+ * before the connection is made when the value is > 0 (0 keeps the kernel default), so a small
+ * value forces the slow paths (partial sends, EAGAIN) for real. Returns 0, or -1 with errno set. */
+int test_tcp_pair(int fds[2], int sndbuf, int rcvbuf);
+
+/* The number of file descriptors this process has open. */
+int test_count_open_fds(void);
+
+void test_sleep_ms(unsigned int ms);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t test_now_ms(void);
+
+/* The pattern byte at absolute stream offset `offset`. */
+static inline uint8_t test_pattern_byte(uint64_t offset)
+{
+    return (uint8_t)((((offset * 2654435761u) >> 24) & 0xFF) ^ (offset & 0xFF) ^ ((offset >> 8) & 0xFF));
+}
+
+/* Fills buf with the pattern for stream offsets [offset, offset + len). */
+void test_fill_pattern(uint8_t* buf, size_t len, uint64_t offset);
+
+/* Checks buf against the pattern for stream offsets [offset, offset + len); returns the index of
+ * the first mismatching byte, or len when all match. */
+size_t test_check_pattern(const uint8_t* buf, size_t len, uint64_t offset);
+
+/* Polls cond every millisecond; fails the current cmocka test when it is still false after
+ * timeout_ms. */
+#define TEST_WAIT_UNTIL(cond, timeout_ms)                                                              \
+    do                                                                                                 \
+    {                                                                                                  \
+        const uint64_t test_wait_start_ = test_now_ms();                                               \
+        while (!(cond))                                                                                \
+        {                                                                                              \
+            if (test_now_ms() - test_wait_start_ > (uint64_t)(timeout_ms))                             \
+            {                                                                                          \
+                fail_msg("timed out after %llu ms waiting for: %s",                                    \
+                         (unsigned long long)(timeout_ms), #cond);                                     \
+            }                                                                                          \
+            test_sleep_ms(1);                                                                          \
+        }                                                                                              \
+    } while (0)
+
+#endif /* TEST_UTIL_H */
