@@ -96,9 +96,17 @@ typedef struct OP_QUEUE_TAG
     OP* tail;
 } OP_QUEUE;
 
+/* Lets a destroy wait for the teardown that the last reference performs, wherever that happens;
+ * it lives on the destroying thread's stack, since the socket is gone when it fires. */
+typedef struct TEARDOWN_SIGNAL_TAG
+{
+    atomic_uint done;
+} TEARDOWN_SIGNAL;
+
 typedef struct ASYNC_SOCKET_TAG
 {
     COMPLETION_PORT_IO io;
+    TEARDOWN_SIGNAL* teardown_signal;
     atomic_int refcount;
     atomic_uint wait_seq; /* futex word: bumped whenever something a waiter waits for changes */
     atomic_uint waiters;
@@ -305,6 +313,7 @@ static void wait_until(ASYNC_SOCKET* socket, bool (*done)(ASYNC_SOCKET*))
 
 static void socket_teardown(ASYNC_SOCKET* socket)
 {
+    TEARDOWN_SIGNAL* signal = socket->teardown_signal;
     if (socket->transport != NULL)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_103 */
@@ -325,6 +334,11 @@ static void socket_teardown(ASYNC_SOCKET* socket)
     }
     (void)pthread_mutex_destroy(&socket->lock);
     sys_free(socket);
+    if (signal != NULL)
+    {
+        atomic_store(&signal->done, 1);
+        (void)syscall(SYS_futex, &signal->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
 }
 
 static void socket_hold(ASYNC_SOCKET* socket)
@@ -334,15 +348,9 @@ static void socket_hold(ASYNC_SOCKET* socket)
 
 static void socket_release(ASYNC_SOCKET* socket)
 {
-    int previous = atomic_fetch_sub_explicit(&socket->refcount, 1, memory_order_acq_rel);
-    if (previous == 1)
+    if (atomic_fetch_sub_explicit(&socket->refcount, 1, memory_order_acq_rel) == 1)
     {
         socket_teardown(socket);
-    }
-    else if (previous == 2)
-    {
-        /* a destroy may be waiting for the last other reference to go */
-        wake_waiters(socket);
     }
 }
 
@@ -899,11 +907,6 @@ static bool not_transitioning(ASYNC_SOCKET* socket)
     return result;
 }
 
-static bool only_caller_holds(ASYNC_SOCKET* socket)
-{
-    return atomic_load(&socket->refcount) == 1;
-}
-
 void async_socket_destroy(ASYNC_SOCKET_HANDLE async_socket)
 {
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_019 */
@@ -919,15 +922,24 @@ void async_socket_destroy(ASYNC_SOCKET_HANDLE async_socket)
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_021 */
     async_socket_close(async_socket);
-    if (!in_callback)
+    if (in_callback)
     {
-        /* workers may still hold the socket for an instant (a post, the end of a delivery);
-         * waiting for them makes destroy synchronous: the fd and the memory are gone on return */
-        wait_until(async_socket, only_caller_holds);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_010: this thread cannot wait for the workers (it may
+         * be the one that would release them); the last reference, dropped when the callback
+         * unwinds, tears the socket down */
+        socket_release(async_socket);
+        return;
     }
-    /* Inside a callback the thread cannot wait for the workers (it may be the one that would
-     * release them), so the last reference, dropped when the callback unwinds, tears down. */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_022: a worker may still hold the socket for an instant (a
+     * post, the end of a delivery); whoever drops the last reference tears down and signals */
+    TEARDOWN_SIGNAL signal;
+    atomic_init(&signal.done, 0);
+    async_socket->teardown_signal = &signal;
     socket_release(async_socket);
+    while (atomic_load(&signal.done) == 0)
+    {
+        (void)syscall(SYS_futex, &signal.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    }
 }
 
 /* ---- open ---- */

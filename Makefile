@@ -1,0 +1,59 @@
+# Convenience targets around the CMake build. CMake does the real work; this file installs any
+# missing tools, picks the build directories and runs the steps in order.
+
+RELEASE_DIR := build/release
+TEST_DIR    := build/debug
+PREFIX      ?= /usr/local
+JOBS        := $(shell nproc 2>/dev/null || echo 2)
+SUDO        := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+# What each target needs, as kind:what:package. The package is installed only when the check
+# fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module.
+BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make \
+               file:/usr/include/stdio.h:libc6-dev
+TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3
+
+# $(call install_missing,needs): apt-get install the packages whose check fails (update first).
+define install_missing
+	@missing=""; \
+	for need in $(1); do \
+		kind=$${need%%:*}; rest=$${need#*:}; what=$${rest%:*}; package=$${rest##*:}; \
+		case $$kind in \
+			cmd)  command -v "$$what" >/dev/null 2>&1 ;; \
+			file) test -e "$$what" ;; \
+			pc)   pkg-config --exists "$$what" 2>/dev/null ;; \
+		esac || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+endef
+
+.PHONY: run test release install clean
+
+# Build the optimised library and run the demo (ping-pong latency and streaming throughput).
+run: release
+	./$(RELEASE_DIR)/async_socket_demo
+
+# Configure and build the Release tree (library, demo; no tests).
+release:
+	$(call install_missing,$(BUILD_NEEDS))
+	cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release -DASYNC_SOCKET_TESTS=OFF
+	cmake --build $(RELEASE_DIR) -j $(JOBS)
+
+# Build with tests and run every test case (unit, integration, traceability) under ctest.
+test:
+	$(call install_missing,$(TEST_NEEDS))
+	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNC_SOCKET_TESTS=ON
+	cmake --build $(TEST_DIR) -j $(JOBS)
+	cd $(TEST_DIR) && ctest --output-on-failure --no-tests=error -j2
+
+# Install headers, libraries, pkg-config file and CMake package under PREFIX (default /usr/local).
+install: release
+	cmake --install $(RELEASE_DIR) --prefix "$(PREFIX)"
+
+# Remove every build tree.
+clean:
+	rm -rf build
