@@ -445,6 +445,7 @@ static ssize_t transport_send_once(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFF
         return socket_transport__sendv(socket->transport, iov, n);
     }
     ssize_t result;
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_013 */
     do
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_004 */
@@ -458,13 +459,16 @@ static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* b
 {
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_053 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_101 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_017: the fd is non-blocking and nothing here waits */
     while (*index < count)
     {
         ssize_t sent = transport_send_once(socket, buffers, count, *index, *offset);
         if (sent < 0)
         {
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_11_054 */
             return (errno == EAGAIN || errno == EWOULDBLOCK) ? IO_WOULD_BLOCK : IO_FAILED;
         }
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_014: EAGAIN from any transport waits for readiness */
         if (sent == 0)
         {
             /* a custom transport that took nothing without saying EAGAIN: wait for readiness */
@@ -550,7 +554,9 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, bool* drained)
 
 /* ---- completing operations ---- */
 
-/* Calls back each finished operation of one queue, in order, then recycles the records. */
+/* Calls back each finished operation of one queue, in order, then recycles the records. An op is
+ * in exactly one queue or list at a time, so it is called back exactly once.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_006 */
 static void complete_ops(ASYNC_SOCKET* socket, OP_QUEUE* done, int kind)
 {
     for (OP* op = done->head; op != NULL; op = op->next)
@@ -568,6 +574,7 @@ static void complete_ops(ASYNC_SOCKET* socket, OP_QUEUE* done, int kind)
             op->on_complete.notify(op->context, (ASYNC_SOCKET_NOTIFY_IO_RESULT)op->result);
         }
     }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_087 (after an error too, the record goes back) */
     (void)pthread_mutex_lock(&socket->lock);
     OP* op = done->head;
     while (op != NULL)
@@ -660,6 +667,8 @@ static void dispatch_sends(ASYNC_SOCKET* socket, DONE* done)
     {
         OP* op = socket->sends.head;
         uint32_t seen = socket->out_seq;
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_002: one writer at a time, and the head op stays at the
+         * head until all of it is sent, so a payload is never split by another one */
         socket->write_busy = true;
         (void)pthread_mutex_unlock(&socket->lock);
 
@@ -701,7 +710,8 @@ static ASYNC_SOCKET_RECEIVE_RESULT receive_result(IO_STATUS status, int error)
 }
 
 /* Lock held on entry and exit. Tries to complete the oldest receive; receives complete one at a
- * time so that their callbacks run in the order they were posted. */
+ * time so that their callbacks run in the order they were posted.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_005 */
 static void dispatch_one_receive(ASYNC_SOCKET* socket, DONE* done)
 {
     if (!socket->readable || socket->receives.head == NULL || socket->state != STATE_OPEN)
@@ -738,8 +748,9 @@ static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
 {
     if ((events & IN_EVENTS) != 0)
     {
-        /* hang-ups and errors make receives try the transport, which then reports the end of
-         * the stream or the error without losing bytes still queued before it */
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_019: hang-ups and errors make receives try the
+         * transport, which then reports the end of the stream or the error without losing bytes
+         * still queued before it */
         socket->readable = true;
         socket->in_seq++;
     }
@@ -865,7 +876,8 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
         sys_free(socket);
         return NULL;
     }
-    /* An INVALID_SOCKET is accepted here and refused by open (SRS_ASYNC_SOCKET_LINUX_11_003).
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_020: an INVALID_SOCKET is accepted here and refused by
+     * open (SRS_ASYNC_SOCKET_LINUX_11_003).
      * The transport is created last: nothing after it can fail, and a failed create must leave
      * the fd with the caller. */
     if (socket_handle != INVALID_SOCKET)
@@ -962,6 +974,7 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
         (void)pthread_mutex_unlock(&async_socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_003 */
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_029 */
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_021 */
         LogError("cannot open async socket %p: %s", (void*)async_socket,
             (state == STATE_OPEN || state == STATE_OPENING) ? "it is already open or opening" :
             (state != STATE_NEW) ? "it was closed; a closed socket cannot be reopened" :
@@ -974,7 +987,9 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
 
     /* The caller may hand over a blocking fd (from accept() or a blocking connect()): make it
      * non-blocking so no call ever blocks, and close-on-exec so it does not leak into children.
-     * Codes_SRS_ASYNC_SOCKET_LINUX_11_031: one registration for the socket's whole life. */
+     * Codes_SRS_ASYNC_SOCKET_LINUX_11_031: one registration for the socket's whole life.
+     * Codes_SRS_ASYNC_SOCKET_LINUX_99_004
+     * Codes_SRS_ASYNC_SOCKET_LINUX_99_016 */
     bool ok = socket_transport_set_nonblocking(async_socket->transport) == 0 &&
         completion_port_add(async_socket->port, socket_transport_get_underlying_socket(async_socket->transport), &async_socket->io) == 0;
 
@@ -1015,7 +1030,9 @@ static bool closed(ASYNC_SOCKET* socket)
 
 /* Waits for every other thread inside the socket (a dispatcher in a syscall or a callback, an
  * inline send) to leave it, unless that thread is itself blocked, directly or through others,
- * on a socket this thread is inside: then waiting would never end. */
+ * on a socket this thread is inside: then waiting would never end.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_007
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_009 */
 static void wait_for_others(ASYNC_SOCKET* socket)
 {
     if (others_left(socket))
@@ -1061,9 +1078,10 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     {
         bool closing_elsewhere = (state == STATE_CLOSING) && !pthread_equal(async_socket->closer, pthread_self());
         (void)pthread_mutex_unlock(&async_socket->lock);
-        /* A close already running on another thread finishes before this one returns, so that
-         * no callback runs after either returns (except inside a callback, where waiting for
-         * that closer could wait for this very thread). */
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_024: a close already running on another thread
+         * finishes before this one returns, so that no callback runs after either returns
+         * (except inside a callback, where waiting for that closer could wait for this very
+         * thread). */
         if (closing_elsewhere && !callback_scope__in_any())
         {
             wait_until(async_socket, closed);
@@ -1161,6 +1179,7 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(ASYNC_SOCKET* socket, IO
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_062 */
         return ASYNC_SOCKET_SEND_SYNC_OK;
     }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_008: failures return without calling back */
     if (error == ECONNRESET || error == ENOTCONN || error == EPIPE)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_059 */
@@ -1179,6 +1198,7 @@ static void keep_remainder(ASYNC_SOCKET* socket, OP* op, const ASYNC_SOCKET_BUFF
 {
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_055 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_056 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_003: resume inside the interrupted buffer */
     op_fill(op, payload, buffer_count, context);
     op->on_complete.send = on_send_complete;
     op->index = index;
@@ -1256,8 +1276,8 @@ ASYNC_SOCKET_SEND_SYNC_RESULT async_socket_send_async(ASYNC_SOCKET_HANDLE async_
     {
         return send_inline(async_socket, op, payload, buffer_count, on_send_complete, on_send_complete_context);
     }
-    /* Others are ahead: queue behind them. Whoever sends now (an inline sender or the
-     * dispatcher) moves on to this one. */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_001: others are ahead, so queue behind them; whoever sends
+     * now (an inline sender or the dispatcher) moves on to this one. */
     op_fill(op, payload, buffer_count, on_send_complete_context);
     op->on_complete.send = on_send_complete;
     queue_push(&async_socket->sends, op);
@@ -1313,7 +1333,8 @@ int async_socket_receive_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_BU
     bool first = (async_socket->receives.head == NULL);
     queue_push(&async_socket->receives, op);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_102: the registration made at open reports new data; data
-     * that may already be waiting is read on a worker, never here */
+     * that may already be waiting is read on a worker, never here
+     * Codes_SRS_ASYNC_SOCKET_LINUX_99_018 */
     bool need_dispatch = first && async_socket->readable && kick_locked(async_socket);
     (void)pthread_mutex_unlock(&async_socket->lock);
     if (need_dispatch)
@@ -1364,7 +1385,8 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
     (void)pthread_mutex_unlock(&async_socket->lock);
 
     /* Codes_SRS_ASYNC_SOCKET_LINUX_04_018: ask epoll for the fd's readiness now; a notify wants
-     * "is it ready", which an edge that fired before it was posted does not answer */
+     * "is it ready", which an edge that fired before it was posted does not answer
+     * Codes_SRS_ASYNC_SOCKET_LINUX_99_023 */
     int result = completion_port_rearm(async_socket->port, &async_socket->io);
 
     (void)pthread_mutex_lock(&async_socket->lock);

@@ -121,6 +121,8 @@ static void deliver(COMPLETION_PORT* port, uint64_t token, uint32_t events)
     }
     slot_lock(slot);
     COMPLETION_PORT_IO* io = slot->io;
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_011 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_079: an event whose registration is gone finds no io */
     if (io != NULL && slot->generation == (uint32_t)(token >> 32))
     {
         io->hold(io);
@@ -243,6 +245,7 @@ static void stop_workers(COMPLETION_PORT* port, uint32_t started)
     }
 }
 
+/* Codes_SRS_ASYNC_SOCKET_LINUX_99_015: a fixed, bounded set of workers serves every socket */
 static uint32_t default_worker_count(void)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);

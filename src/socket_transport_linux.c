@@ -98,6 +98,7 @@ ssize_t socket_transport__sendv(SOCKET_TRANSPORT_HANDLE socket_transport, const 
     do
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_052 */
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_012 */
         result = sys_sendmsg(socket_transport->fd, &msg, MSG_NOSIGNAL);
     } while (result < 0 && errno == EINTR);
     return result;
