@@ -554,18 +554,25 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, bool* drained)
 
 /* ---- completing operations ---- */
 
+typedef enum OP_KIND_TAG
+{
+    KIND_SEND,
+    KIND_RECEIVE,
+    KIND_NOTIFY
+} OP_KIND;
+
 /* Calls back each finished operation of one queue, in order, then recycles the records. An op is
  * in exactly one queue or list at a time, so it is called back exactly once.
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_006 */
-static void complete_ops(ASYNC_SOCKET* socket, OP_QUEUE* done, int kind)
+static void complete_ops(ASYNC_SOCKET* socket, OP_QUEUE* done, OP_KIND kind)
 {
     for (OP* op = done->head; op != NULL; op = op->next)
     {
-        if (kind == 0)
+        if (kind == KIND_SEND)
         {
             op->on_complete.send(op->context, (ASYNC_SOCKET_SEND_RESULT)op->result);
         }
-        else if (kind == 1)
+        else if (kind == KIND_RECEIVE)
         {
             op->on_complete.receive(op->context, (ASYNC_SOCKET_RECEIVE_RESULT)op->result, op->bytes);
         }
@@ -587,8 +594,6 @@ static void complete_ops(ASYNC_SOCKET* socket, OP_QUEUE* done, int kind)
     done->head = NULL;
     done->tail = NULL;
 }
-
-enum { KIND_SEND, KIND_RECEIVE, KIND_NOTIFY };
 
 typedef struct DONE_TAG
 {
