@@ -435,21 +435,28 @@ static void advance(const ASYNC_SOCKET_BUFFER* buffers, uint32_t count, uint32_t
     }
 }
 
-static ssize_t transport_send_once(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* buffers, uint32_t count, uint32_t index, uint32_t offset)
+/* One transport send from buffers[index] on; *offered is how many bytes it was asked to take. */
+static ssize_t transport_send_once(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* buffers, uint32_t count, uint32_t index, uint32_t offset, size_t* offered)
 {
     if (socket->default_transport)
     {
         /* several buffers in one sendmsg */
         struct iovec iov[MAX_IOV];
         int n = fill_iov(iov, MAX_IOV, buffers, count, index, offset);
+        *offered = 0;
+        for (int i = 0; i < n; i++)
+        {
+            *offered += iov[i].iov_len;
+        }
         return socket_transport__sendv(socket->transport, iov, n);
     }
+    *offered = buffers[index].length - offset;
     ssize_t result;
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_013 */
     do
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_004 */
-        result = socket->on_send(socket->on_send_context, socket, (const char*)buffers[index].buffer + offset, buffers[index].length - offset);
+        result = socket->on_send(socket->on_send_context, socket, (const char*)buffers[index].buffer + offset, *offered);
     } while (result < 0 && errno == EINTR);
     return result;
 }
@@ -462,19 +469,26 @@ static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* b
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_017: the fd is non-blocking and nothing here waits */
     while (*index < count)
     {
-        ssize_t sent = transport_send_once(socket, buffers, count, *index, *offset);
+        size_t offered;
+        ssize_t sent = transport_send_once(socket, buffers, count, *index, *offset, &offered);
         if (sent < 0)
         {
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_054 */
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_99_014: EAGAIN from any transport waits for readiness */
             return (errno == EAGAIN || errno == EWOULDBLOCK) ? IO_WOULD_BLOCK : IO_FAILED;
         }
-        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_014: EAGAIN from any transport waits for readiness */
         if (sent == 0)
         {
             /* a custom transport that took nothing without saying EAGAIN: wait for readiness */
             return IO_WOULD_BLOCK;
         }
         advance(buffers, count, index, offset, (size_t)sent);
+        if ((size_t)sent < offered && socket->default_transport)
+        {
+            /* a TCP socket takes all it has room for: a short send means it is full now, and
+             * room made later raises an output edge (saves the syscall that would say EAGAIN) */
+            return (*index < count) ? IO_WOULD_BLOCK : IO_DONE;
+        }
     }
     return IO_DONE;
 }
@@ -664,36 +678,110 @@ static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events, DONE* done)
     socket->notifies = keep;
 }
 
-/* Lock held on entry and exit; released around the syscalls. Sends the head of the send queue,
- * oldest first, while the transport takes bytes. */
+/* Lock held. Moves the queue forward by `sent` bytes: the sends it covers fully are finished. */
+static void consume_sent(ASYNC_SOCKET* socket, size_t sent, DONE* done)
+{
+    while (sent > 0 && socket->sends.head != NULL)
+    {
+        OP* op = socket->sends.head;
+        size_t left = 0;
+        for (uint32_t i = op->index; i < op->buffer_count; i++)
+        {
+            left += op->buffers[i].length - ((i == op->index) ? op->offset : 0);
+        }
+        size_t step = (sent < left) ? sent : left;
+        advance(op->buffers, op->buffer_count, &op->index, &op->offset, step);
+        sent -= step;
+        if (op->index < op->buffer_count)
+        {
+            return;
+        }
+        (void)queue_pop(&socket->sends);
+        op->result = ASYNC_SOCKET_SEND_OK;
+        queue_push(&done->sends, op);
+    }
+}
+
+/* Lock held. With the default transport, several queued sends go out in one sendmsg: the iovecs
+ * of the oldest ones, in order. Returns the iovec count; *offered gets their byte total. */
+static int gather_sends(ASYNC_SOCKET* socket, struct iovec* iov, size_t* offered)
+{
+    int n = 0;
+    for (OP* op = socket->sends.head; op != NULL && n < MAX_IOV; op = op->next)
+    {
+        n += fill_iov(iov + n, MAX_IOV - n, op->buffers, op->buffer_count, op->index, op->offset);
+    }
+    *offered = 0;
+    for (int i = 0; i < n; i++)
+    {
+        *offered += iov[i].iov_len;
+    }
+    return n;
+}
+
+/* Lock held on entry and exit; released around the syscall. One step of the send queue: a
+ * gathered sendmsg for the default transport, the head op for a custom one. Returns the status
+ * of the step and the errno of a failure. */
+static IO_STATUS send_step(ASYNC_SOCKET* socket, DONE* done, int* error)
+{
+    OP* op = socket->sends.head;
+    if (!socket->default_transport)
+    {
+        (void)pthread_mutex_unlock(&socket->lock);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_096 */
+        IO_STATUS status = send_buffers(socket, op->buffers, op->buffer_count, &op->index, &op->offset);
+        *error = errno;
+        (void)pthread_mutex_lock(&socket->lock);
+        if (status == IO_DONE)
+        {
+            (void)queue_pop(&socket->sends);
+            op->result = ASYNC_SOCKET_SEND_OK;
+            queue_push(&done->sends, op);
+        }
+        return status;
+    }
+    struct iovec iov[MAX_IOV];
+    size_t offered;
+    int count = gather_sends(socket, iov, &offered);
+    (void)pthread_mutex_unlock(&socket->lock);
+    ssize_t sent = socket_transport__sendv(socket->transport, iov, count);
+    *error = errno;
+    (void)pthread_mutex_lock(&socket->lock);
+    if (sent < 0)
+    {
+        return (*error == EAGAIN || *error == EWOULDBLOCK) ? IO_WOULD_BLOCK : IO_FAILED;
+    }
+    consume_sent(socket, (size_t)sent, done);
+    /* a short send means the socket buffer is full (see send_buffers) */
+    return ((size_t)sent < offered) ? IO_WOULD_BLOCK : IO_DONE;
+}
+
+/* Lock held on entry and exit; released around the syscalls. Sends the queued sends, oldest
+ * first, while the transport takes bytes. */
 static void dispatch_sends(ASYNC_SOCKET* socket, DONE* done)
 {
     while (socket->writable && socket->sends.head != NULL && socket->state == STATE_OPEN)
     {
-        OP* op = socket->sends.head;
         uint32_t seen = socket->out_seq;
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_002: one writer at a time, and the head op stays at the
          * head until all of it is sent, so a payload is never split by another one */
         socket->write_busy = true;
-        (void)pthread_mutex_unlock(&socket->lock);
-
-        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_096 */
-        IO_STATUS status = send_buffers(socket, op->buffers, op->buffer_count, &op->index, &op->offset);
-        int error = errno;
-
-        (void)pthread_mutex_lock(&socket->lock);
+        int error = 0;
+        IO_STATUS status = send_step(socket, done, &error);
         socket->write_busy = false;
         if (status == IO_WOULD_BLOCK)
         {
             /* an output event that raced the EAGAIN means there may be room again */
             socket->writable = (socket->out_seq != seen);
-            continue;
         }
-        (void)queue_pop(&socket->sends);
-        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_097 */
-        op->result = (status == IO_DONE) ? ASYNC_SOCKET_SEND_OK : send_failure_result(error);
-        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_100 (the record is recycled after its callback) */
-        queue_push(&done->sends, op);
+        else if (status == IO_FAILED)
+        {
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_11_097 */
+            OP* op = queue_pop(&socket->sends);
+            op->result = send_failure_result(error);
+            queue_push(&done->sends, op);
+        }
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_100 (records are recycled after their callbacks) */
     }
 }
 
