@@ -84,11 +84,19 @@ typedef struct OP_TAG
     uint32_t offset; /* bytes of buffers[index] already sent */
     uint32_t result; /* the completion result, set when the op leaves its queue */
     uint32_t bytes;  /* bytes received, for receives */
+    uint8_t kind; /* OP_KIND */
     bool heap_buffers;
     bool arming; /* a notify whose re-arm is still in progress: events do not complete it yet */
     ASYNC_SOCKET_BUFFER* buffers;
     ASYNC_SOCKET_BUFFER inline_buffers[OP_INLINE_BUFFERS];
 } OP;
+
+typedef enum OP_KIND_TAG
+{
+    KIND_SEND,
+    KIND_RECEIVE,
+    KIND_NOTIFY
+} OP_KIND;
 
 typedef struct OP_QUEUE_TAG
 {
@@ -130,12 +138,14 @@ typedef struct ASYNC_SOCKET_TAG
     uint32_t last_events;    /* the bits of the latest event */
     bool readable;           /* a receive attempt may find data */
     bool writable;           /* a send attempt may find room */
+    bool hung_up;            /* a hang-up or error was reported: only EAGAIN proves "no data" */
     uint32_t in_seq;         /* bumped per input event, to notice one that races an EAGAIN */
     uint32_t out_seq;
     bool write_busy;         /* a thread is sending; only it touches the send side */
     OP_QUEUE sends;
     OP_QUEUE receives;
     OP_QUEUE notifies;
+    OP_QUEUE completed;      /* finished, not yet called back; close calls back what is left */
     OP* free_ops;
 } ASYNC_SOCKET;
 
@@ -237,8 +247,9 @@ static OP* op_allocate(uint32_t buffer_count)
     return op;
 }
 
-static void op_fill(OP* op, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, void* context)
+static void op_fill(OP* op, OP_KIND kind, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, void* context)
 {
+    op->kind = (uint8_t)kind;
     op->buffers = op->heap_buffers ? (ASYNC_SOCKET_BUFFER*)(op + 1) : op->inline_buffers;
     if (payload != NULL)
     {
@@ -479,11 +490,14 @@ static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* b
         }
         if (sent == 0)
         {
-            /* a custom transport that took nothing without saying EAGAIN: wait for readiness */
-            return IO_WOULD_BLOCK;
+            /* send(2) never takes nothing from a non-empty buffer; a custom transport that does
+             * has broken its contract, and waiting for readiness could wait forever */
+            LogError("async socket %p: the transport's send took 0 of %zu bytes", (void*)socket, offered);
+            errno = EIO;
+            return IO_FAILED;
         }
         advance(buffers, count, index, offset, (size_t)sent);
-        if ((size_t)sent < offered && socket->default_transport)
+        if ((size_t)sent < offered && socket->default_transport && sys_short_send_means_full())
         {
             /* a TCP socket takes all it has room for: a short send means it is full now, and
              * room made later raises an output edge (saves the syscall that would say EAGAIN) */
@@ -519,18 +533,26 @@ static size_t bytes_asked(const ASYNC_SOCKET* socket, const OP* op)
         return op->buffers[op->index].length - op->offset;
     }
     size_t room = 0;
-    for (uint32_t i = op->index; i < op->buffer_count; i++)
+    /* only what one recvmsg is given: at most MAX_IOV buffers */
+    for (uint32_t i = op->index; i < op->buffer_count && i - op->index < MAX_IOV; i++)
     {
         room += op->buffers[i].length - ((i == op->index) ? op->offset : 0);
     }
     return room;
 }
 
-/* Fills a receive with what the transport has now. IO_DONE (op->bytes > 0) when data came in;
- * *drained is set when the transport is known to hold no more data. */
-static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, bool* drained)
+typedef enum EMPTINESS_TAG
 {
-    *drained = false;
+    MAYBE_MORE,   /* the transport may hold more data */
+    SHORT_READ,   /* a TCP socket gave less than asked: empty, unless an end of stream waits */
+    WOULD_BLOCK   /* the transport said EAGAIN: empty */
+} EMPTINESS;
+
+/* Fills a receive with what the transport has now. IO_DONE (op->bytes > 0) when data came in;
+ * *emptiness tells what the last call says about data left in the transport. */
+static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness)
+{
+    *emptiness = MAYBE_MORE;
     for (;;)
     {
         size_t asked = bytes_asked(socket, op);
@@ -540,7 +562,7 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, bool* drained)
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_088 */
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_089 */
             bool would_block = (errno == EAGAIN || errno == EWOULDBLOCK);
-            *drained = would_block;
+            *emptiness = would_block ? WOULD_BLOCK : MAYBE_MORE;
             return (op->bytes > 0) ? IO_DONE : (would_block ? IO_WOULD_BLOCK : IO_FAILED);
         }
         if (received == 0)
@@ -555,7 +577,7 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, bool* drained)
             /* A TCP socket that returns less than asked for had nothing more queued (a later
              * arrival raises a new edge). A custom transport may still hold more, so the socket
              * stays readable for it. */
-            *drained = socket->default_transport;
+            *emptiness = (socket->default_transport && sys_short_recv_means_empty()) ? SHORT_READ : MAYBE_MORE;
             return IO_DONE;
         }
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_092 */
@@ -568,64 +590,45 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, bool* drained)
 
 /* ---- completing operations ---- */
 
-typedef enum OP_KIND_TAG
+static void call_back(OP* op)
 {
-    KIND_SEND,
-    KIND_RECEIVE,
-    KIND_NOTIFY
-} OP_KIND;
+    switch ((OP_KIND)op->kind)
+    {
+    case KIND_SEND:
+        op->on_complete.send(op->context, (ASYNC_SOCKET_SEND_RESULT)op->result);
+        break;
+    case KIND_RECEIVE:
+        op->on_complete.receive(op->context, (ASYNC_SOCKET_RECEIVE_RESULT)op->result, op->bytes);
+        break;
+    default:
+        op->on_complete.notify(op->context, (ASYNC_SOCKET_NOTIFY_IO_RESULT)op->result);
+        break;
+    }
+}
 
-/* Calls back each finished operation of one queue, in order, then recycles the records. An op is
- * in exactly one queue or list at a time, so it is called back exactly once.
+/* Lock held. An op leaves its queue for the completed queue with its result. Every op is in
+ * exactly one queue at a time, so it is called back exactly once.
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_006 */
-static void complete_ops(ASYNC_SOCKET* socket, OP_QUEUE* done, OP_KIND kind)
+static void finish_op(ASYNC_SOCKET* socket, OP* op, uint32_t result)
 {
-    for (OP* op = done->head; op != NULL; op = op->next)
+    op->result = result;
+    queue_push(&socket->completed, op);
+}
+
+/* Lock held on entry and exit, released around each callback. Calls back the ops of `list` one
+ * at a time in order, recycling each record after its callback; with `while_open`, stops as
+ * soon as the socket is no longer open, leaving the rest to close.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_11_087 (after an error too, the record goes back) */
+static void call_back_list(ASYNC_SOCKET* socket, OP_QUEUE* list, bool while_open)
+{
+    OP* op;
+    while ((!while_open || socket->state == STATE_OPEN) && (op = queue_pop(list)) != NULL)
     {
-        if (kind == KIND_SEND)
-        {
-            op->on_complete.send(op->context, (ASYNC_SOCKET_SEND_RESULT)op->result);
-        }
-        else if (kind == KIND_RECEIVE)
-        {
-            op->on_complete.receive(op->context, (ASYNC_SOCKET_RECEIVE_RESULT)op->result, op->bytes);
-        }
-        else
-        {
-            op->on_complete.notify(op->context, (ASYNC_SOCKET_NOTIFY_IO_RESULT)op->result);
-        }
-    }
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_087 (after an error too, the record goes back) */
-    (void)pthread_mutex_lock(&socket->lock);
-    OP* op = done->head;
-    while (op != NULL)
-    {
-        OP* next = op->next;
+        (void)pthread_mutex_unlock(&socket->lock);
+        call_back(op);
+        (void)pthread_mutex_lock(&socket->lock);
         op_recycle(socket, op);
-        op = next;
     }
-    (void)pthread_mutex_unlock(&socket->lock);
-    done->head = NULL;
-    done->tail = NULL;
-}
-
-typedef struct DONE_TAG
-{
-    OP_QUEUE sends;
-    OP_QUEUE receives;
-    OP_QUEUE notifies;
-} DONE;
-
-static bool done_any(const DONE* done)
-{
-    return done->sends.head != NULL || done->receives.head != NULL || done->notifies.head != NULL;
-}
-
-static void complete_done(ASYNC_SOCKET* socket, DONE* done)
-{
-    complete_ops(socket, &done->sends, KIND_SEND);
-    complete_ops(socket, &done->receives, KIND_RECEIVE);
-    complete_ops(socket, &done->notifies, KIND_NOTIFY);
 }
 
 static ASYNC_SOCKET_SEND_RESULT send_failure_result(int error)
@@ -638,7 +641,7 @@ static ASYNC_SOCKET_SEND_RESULT send_failure_result(int error)
 /* ---- the dispatcher ---- */
 
 /* Lock held. Completes the notifies that the event bits satisfy. */
-static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events, DONE* done)
+static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events)
 {
     OP_QUEUE keep = {NULL, NULL};
     OP* op;
@@ -654,32 +657,30 @@ static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events, DONE* done)
         {
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_085 */
             /* Codes_SRS_ASYNC_SOCKET_LINUX_04_011 */
-            op->result = ASYNC_SOCKET_NOTIFY_IO_RESULT_ERROR;
+            finish_op(socket, op, ASYNC_SOCKET_NOTIFY_IO_RESULT_ERROR);
         }
         else if (in && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) != 0)
         {
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_082 */
             /* Codes_SRS_ASYNC_SOCKET_LINUX_04_009 */
-            op->result = ASYNC_SOCKET_NOTIFY_IO_RESULT_IN;
+            finish_op(socket, op, ASYNC_SOCKET_NOTIFY_IO_RESULT_IN);
         }
         else if (!in && (events & (EPOLLOUT | EPOLLHUP)) != 0)
         {
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_094 */
             /* Codes_SRS_ASYNC_SOCKET_LINUX_04_010 */
-            op->result = ASYNC_SOCKET_NOTIFY_IO_RESULT_OUT;
+            finish_op(socket, op, ASYNC_SOCKET_NOTIFY_IO_RESULT_OUT);
         }
         else
         {
             queue_push(&keep, op);
-            continue;
         }
-        queue_push(&done->notifies, op);
     }
     socket->notifies = keep;
 }
 
 /* Lock held. Moves the queue forward by `sent` bytes: the sends it covers fully are finished. */
-static void consume_sent(ASYNC_SOCKET* socket, size_t sent, DONE* done)
+static void consume_sent(ASYNC_SOCKET* socket, size_t sent)
 {
     while (sent > 0 && socket->sends.head != NULL)
     {
@@ -696,9 +697,7 @@ static void consume_sent(ASYNC_SOCKET* socket, size_t sent, DONE* done)
         {
             return;
         }
-        (void)queue_pop(&socket->sends);
-        op->result = ASYNC_SOCKET_SEND_OK;
-        queue_push(&done->sends, op);
+        finish_op(socket, queue_pop(&socket->sends), ASYNC_SOCKET_SEND_OK);
     }
 }
 
@@ -722,7 +721,7 @@ static int gather_sends(ASYNC_SOCKET* socket, struct iovec* iov, size_t* offered
 /* Lock held on entry and exit; released around the syscall. One step of the send queue: a
  * gathered sendmsg for the default transport, the head op for a custom one. Returns the status
  * of the step and the errno of a failure. */
-static IO_STATUS send_step(ASYNC_SOCKET* socket, DONE* done, int* error)
+static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
 {
     OP* op = socket->sends.head;
     if (!socket->default_transport)
@@ -734,9 +733,7 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, DONE* done, int* error)
         (void)pthread_mutex_lock(&socket->lock);
         if (status == IO_DONE)
         {
-            (void)queue_pop(&socket->sends);
-            op->result = ASYNC_SOCKET_SEND_OK;
-            queue_push(&done->sends, op);
+            finish_op(socket, queue_pop(&socket->sends), ASYNC_SOCKET_SEND_OK);
         }
         return status;
     }
@@ -751,14 +748,14 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, DONE* done, int* error)
     {
         return (*error == EAGAIN || *error == EWOULDBLOCK) ? IO_WOULD_BLOCK : IO_FAILED;
     }
-    consume_sent(socket, (size_t)sent, done);
+    consume_sent(socket, (size_t)sent);
     /* a short send means the socket buffer is full (see send_buffers) */
-    return ((size_t)sent < offered) ? IO_WOULD_BLOCK : IO_DONE;
+    return ((size_t)sent < offered && sys_short_send_means_full()) ? IO_WOULD_BLOCK : IO_DONE;
 }
 
 /* Lock held on entry and exit; released around the syscalls. Sends the queued sends, oldest
  * first, while the transport takes bytes. */
-static void dispatch_sends(ASYNC_SOCKET* socket, DONE* done)
+static void dispatch_sends(ASYNC_SOCKET* socket)
 {
     while (socket->writable && socket->sends.head != NULL && socket->state == STATE_OPEN)
     {
@@ -767,7 +764,7 @@ static void dispatch_sends(ASYNC_SOCKET* socket, DONE* done)
          * head until all of it is sent, so a payload is never split by another one */
         socket->write_busy = true;
         int error = 0;
-        IO_STATUS status = send_step(socket, done, &error);
+        IO_STATUS status = send_step(socket, &error);
         socket->write_busy = false;
         if (status == IO_WOULD_BLOCK)
         {
@@ -777,9 +774,7 @@ static void dispatch_sends(ASYNC_SOCKET* socket, DONE* done)
         else if (status == IO_FAILED)
         {
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_097 */
-            OP* op = queue_pop(&socket->sends);
-            op->result = send_failure_result(error);
-            queue_push(&done->sends, op);
+            finish_op(socket, queue_pop(&socket->sends), send_failure_result(error));
         }
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_100 (records are recycled after their callbacks) */
     }
@@ -805,7 +800,7 @@ static ASYNC_SOCKET_RECEIVE_RESULT receive_result(IO_STATUS status, int error)
 /* Lock held on entry and exit. Tries to complete the oldest receive; receives complete one at a
  * time so that their callbacks run in the order they were posted.
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_005 */
-static void dispatch_one_receive(ASYNC_SOCKET* socket, DONE* done)
+static void dispatch_one_receive(ASYNC_SOCKET* socket)
 {
     if (!socket->readable || socket->receives.head == NULL || socket->state != STATE_OPEN)
     {
@@ -817,12 +812,15 @@ static void dispatch_one_receive(ASYNC_SOCKET* socket, DONE* done)
     uint32_t seen = socket->in_seq;
     (void)pthread_mutex_unlock(&socket->lock);
 
-    bool drained;
-    IO_STATUS status = receive_into(socket, op, &drained);
+    EMPTINESS emptiness;
+    IO_STATUS status = receive_into(socket, op, &emptiness);
     int error = errno;
 
     (void)pthread_mutex_lock(&socket->lock);
-    if (drained && socket->in_seq == seen)
+    /* A short read leaves an end of stream that arrived with the data unreported, and its
+     * event is already spent: after a hang-up only EAGAIN proves the socket empty. */
+    bool empty = (emptiness == WOULD_BLOCK) || (emptiness == SHORT_READ && !socket->hung_up);
+    if (empty && socket->in_seq == seen)
     {
         socket->readable = false;
     }
@@ -830,15 +828,17 @@ static void dispatch_one_receive(ASYNC_SOCKET* socket, DONE* done)
     {
         return;
     }
-    (void)queue_pop(&socket->receives);
-    op->result = receive_result(status, error);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_093 (the record is recycled after its callback) */
-    queue_push(&done->receives, op);
+    finish_op(socket, queue_pop(&socket->receives), receive_result(status, error));
 }
 
 /* Lock held. Records what an event says about the fd. */
 static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
 {
+    if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
+    {
+        socket->hung_up = true;
+    }
     if ((events & IN_EVENTS) != 0)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_019: hang-ups and errors make receives try the
@@ -861,7 +861,6 @@ static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
 
 static void dispatch_loop(ASYNC_SOCKET* socket)
 {
-    DONE done = {{NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
     for (;;)
     {
         if (socket->state != STATE_OPEN)
@@ -873,14 +872,14 @@ static void dispatch_loop(ASYNC_SOCKET* socket)
         socket->rerun = false;
         if (events != 0)
         {
-            dispatch_notifies(socket, events, &done);
+            dispatch_notifies(socket, events);
         }
         if (!socket->write_busy)
         {
-            dispatch_sends(socket, &done);
+            dispatch_sends(socket);
         }
-        dispatch_one_receive(socket, &done);
-        if (!done_any(&done))
+        dispatch_one_receive(socket);
+        if (socket->completed.head == NULL)
         {
             if (!socket->rerun)
             {
@@ -888,9 +887,9 @@ static void dispatch_loop(ASYNC_SOCKET* socket)
             }
             continue;
         }
-        (void)pthread_mutex_unlock(&socket->lock);
-        complete_done(socket, &done);
-        (void)pthread_mutex_lock(&socket->lock);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_007: a callback that closes the socket stops this
+         * delivery; close calls back what is left before it returns */
+        call_back_list(socket, &socket->completed, true);
     }
 }
 
@@ -1141,20 +1140,15 @@ static void wait_for_others(ASYNC_SOCKET* socket)
     callback_scope__end_wait();
 }
 
-static void abandon_all(OP_QUEUE* sends, OP_QUEUE* receives, OP_QUEUE* notifies)
+/* Lock held. Moves every op of `queue` to `to` with the ABANDONED result of its kind. */
+static void abandon_queue(OP_QUEUE* queue, OP_QUEUE* to, uint32_t result)
 {
-    for (OP* op = sends->head; op != NULL; op = op->next)
+    OP* op;
+    while ((op = queue_pop(queue)) != NULL)
     {
-        op->result = ASYNC_SOCKET_SEND_ABANDONED;
-    }
-    for (OP* op = receives->head; op != NULL; op = op->next)
-    {
-        op->result = ASYNC_SOCKET_RECEIVE_ABANDONED;
+        op->result = result;
         op->bytes = 0;
-    }
-    for (OP* op = notifies->head; op != NULL; op = op->next)
-    {
-        op->result = ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED;
+        queue_push(to, op);
     }
 }
 
@@ -1192,10 +1186,16 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     wait_for_others(async_socket);
 
     (void)pthread_mutex_lock(&async_socket->lock);
-    DONE abandoned = {async_socket->sends, async_socket->receives, async_socket->notifies};
-    async_socket->sends = (OP_QUEUE){NULL, NULL};
-    async_socket->receives = (OP_QUEUE){NULL, NULL};
-    async_socket->notifies = (OP_QUEUE){NULL, NULL};
+    /* ops that finished before the close but were not called back yet keep their results; the
+     * pending ones are abandoned
+     * Codes_SRS_ASYNC_SOCKET_LINUX_11_080 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_081 */
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_008 */
+    OP_QUEUE to_call_back = async_socket->completed;
+    async_socket->completed = (OP_QUEUE){NULL, NULL};
+    abandon_queue(&async_socket->sends, &to_call_back, ASYNC_SOCKET_SEND_ABANDONED);
+    abandon_queue(&async_socket->receives, &to_call_back, ASYNC_SOCKET_RECEIVE_ABANDONED);
+    abandon_queue(&async_socket->notifies, &to_call_back, ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED);
     CALLBACK_SCOPE scope;
     enter_locked(async_socket, &scope);
     (void)pthread_mutex_unlock(&async_socket->lock);
@@ -1204,14 +1204,9 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_104 */
     socket_transport_disconnect(async_socket->transport);
 
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_080 */
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_081 */
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_008 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_084 (records recycled after the callbacks) */
-    abandon_all(&abandoned.sends, &abandoned.receives, &abandoned.notifies);
-    complete_done(async_socket, &abandoned);
-
     (void)pthread_mutex_lock(&async_socket->lock);
+    call_back_list(async_socket, &to_call_back, false);
     leave_locked(async_socket, &scope);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_041 */
     async_socket->state = STATE_CLOSED;
@@ -1292,7 +1287,7 @@ static void keep_remainder(ASYNC_SOCKET* socket, OP* op, const ASYNC_SOCKET_BUFF
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_055 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_056 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_003: resume inside the interrupted buffer */
-    op_fill(op, payload, buffer_count, context);
+    op_fill(op, KIND_SEND, payload, buffer_count, context);
     op->on_complete.send = on_send_complete;
     op->index = index;
     op->offset = offset;
@@ -1371,7 +1366,7 @@ ASYNC_SOCKET_SEND_SYNC_RESULT async_socket_send_async(ASYNC_SOCKET_HANDLE async_
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_001: others are ahead, so queue behind them; whoever sends
      * now (an inline sender or the dispatcher) moves on to this one. */
-    op_fill(op, payload, buffer_count, on_send_complete_context);
+    op_fill(op, KIND_SEND, payload, buffer_count, on_send_complete_context);
     op->on_complete.send = on_send_complete;
     queue_push(&async_socket->sends, op);
     bool need_dispatch = !async_socket->write_busy && async_socket->writable && kick_locked(async_socket);
@@ -1421,7 +1416,7 @@ int async_socket_receive_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_BU
         LogError("async socket %p is not open", (void*)async_socket);
         return -1;
     }
-    op_fill(op, payload, buffer_count, on_receive_complete_context);
+    op_fill(op, KIND_RECEIVE, payload, buffer_count, on_receive_complete_context);
     op->on_complete.receive = on_receive_complete;
     bool first = (async_socket->receives.head == NULL);
     queue_push(&async_socket->receives, op);
@@ -1468,7 +1463,7 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
         LogError("async socket %p is not open", (void*)async_socket);
         return -1;
     }
-    op_fill(op, NULL, (uint32_t)io_type, on_notify_io_complete_context);
+    op_fill(op, KIND_NOTIFY, NULL, (uint32_t)io_type, on_notify_io_complete_context);
     op->on_complete.notify = on_notify_io_complete;
     op->arming = true;
     queue_push(&async_socket->notifies, op);

@@ -27,6 +27,12 @@ ssize_t sys_recvmsg(int fd, struct msghdr* msg, int flags);
 ssize_t sys_read(int fd, void* buf, size_t count);
 ssize_t sys_write(int fd, const void* buf, size_t count);
 int sys_shutdown(int fd, int how);
+
+/* Whether a sendmsg (recvmsg) on a TCP socket that moved fewer bytes than asked means the socket
+ * buffer is full (empty) now. The kernel's answer is yes, which saves the syscall that would
+ * only say EAGAIN; a test seam that caps the bytes per call says no. */
+int sys_short_send_means_full(void);
+int sys_short_recv_means_empty(void);
 int sys_close(int fd);
 
 #endif /* SYS_H */

@@ -63,6 +63,18 @@ void sys_fault_set_send_limit(size_t max_bytes_per_call)
     atomic_store(&send_limit, max_bytes_per_call);
 }
 
+/* A capped call is short while the socket still has room or data, so the library must not take
+ * a short transfer as the end of what the socket can do while a cap is on. */
+int sys_short_send_means_full(void)
+{
+    return atomic_load(&send_limit) == 0;
+}
+
+int sys_short_recv_means_empty(void)
+{
+    return atomic_load(&recv_limit) == 0;
+}
+
 void sys_fault_set_recv_limit(size_t max_bytes_per_call)
 {
     atomic_store(&recv_limit, max_bytes_per_call);
