@@ -835,11 +835,21 @@ static void dispatch_one_receive(ASYNC_SOCKET* socket)
 /* Lock held. Records what an event says about the fd. */
 static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
 {
+    if (events == 0)
+    {
+        return; /* a post: nothing new about the fd */
+    }
+    /* notifies look at what the fd reported */
+    socket->pending_events |= events;
+    socket->last_events = events;
     if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
     {
         socket->hung_up = true;
     }
-    if ((events & IN_EVENTS) != 0)
+    /* A custom transport may need the other direction to make progress (TLS reads during a
+     * write, and writes during a read), so for it any readiness lets both directions try. */
+    uint32_t wakes = socket->default_transport ? events : (events | EPOLLIN | EPOLLOUT);
+    if ((wakes & IN_EVENTS) != 0)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_019: hang-ups and errors make receives try the
          * transport, which then reports the end of the stream or the error without losing bytes
@@ -847,15 +857,10 @@ static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
         socket->readable = true;
         socket->in_seq++;
     }
-    if ((events & OUT_EVENTS) != 0)
+    if ((wakes & OUT_EVENTS) != 0)
     {
         socket->writable = true;
         socket->out_seq++;
-    }
-    socket->pending_events |= events;
-    if (events != 0)
-    {
-        socket->last_events = events;
     }
 }
 
