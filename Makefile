@@ -3,6 +3,7 @@
 
 RELEASE_DIR := build/release
 TEST_DIR    := build/debug
+BENCH_DIR   := build/bench
 PREFIX      ?= /usr/local
 JOBS        := $(shell nproc 2>/dev/null || echo 2)
 SUDO        := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -11,7 +12,9 @@ SUDO        := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module.
 BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make \
                file:/usr/include/stdio.h:libc6-dev
-TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3
+# libuv is only a benchmark dependency; with it present the test build also compiles bench/ (not run).
+TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev
+BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
 
 # $(call install_missing,needs): apt-get install the packages whose check fails (update first).
 define install_missing
@@ -31,7 +34,7 @@ define install_missing
 	fi
 endef
 
-.PHONY: run test release install clean
+.PHONY: run test bench release install clean
 
 # Build the optimised library and run the demo (ping-pong latency and streaming throughput).
 run: release
@@ -49,6 +52,15 @@ test:
 	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNC_SOCKET_TESTS=ON
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure --no-tests=error -j2
+
+# Benchmark: this library vs a hand-written epoll loop vs libuv, interleaved rounds, medians and
+# ratios against the targets (bench/run_bench.py; BENCH_ROUNDS, BENCH_DURATION_MS tune it). The
+# table is printed and written to $(BENCH_DIR)/results.md.
+bench:
+	$(call install_missing,$(BENCH_NEEDS))
+	cmake -S . -B $(BENCH_DIR) -DCMAKE_BUILD_TYPE=Release -DASYNC_SOCKET_TESTS=OFF -DASYNC_SOCKET_BENCH=ON
+	cmake --build $(BENCH_DIR) -j $(JOBS)
+	python3 bench/run_bench.py $(BENCH_DIR)
 
 # Install headers, libraries, pkg-config file and CMake package under PREFIX (default /usr/local).
 install: release
