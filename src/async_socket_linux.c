@@ -969,7 +969,7 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
     socket->port = platform_get_completion_port();
     if (socket->port == NULL)
     {
-        LogError("no completion port: call platform_init() before creating async sockets");
+        /* platform_get_completion_port logged the one line this failure gets */
         sys_free(socket);
         return NULL;
     }

@@ -859,8 +859,8 @@ static void the_number_of_sockets_does_not_change_the_number_of_threads(void** s
     assert_true(threads_after_init > threads_before);
     if (getenv("ASYNC_SOCKET_WORKERS") == NULL)
     {
-        /* the default: one worker per CPU */
-        assert_int_equal(threads_after_init - threads_before, (int)sysconf(_SC_NPROCESSORS_ONLN));
+        /* the default: completion_port_default_worker_count() */
+        assert_int_equal(threads_after_init - threads_before, (int)completion_port_default_worker_count());
     }
 
     enum { PAIRS = 100 };
@@ -968,7 +968,7 @@ static void the_worker_count_is_configurable(void** state)
     assert_int_not_equal(platform_linux_set_worker_count(COMPLETION_PORT_MAX_WORKERS + 1), 0);
     assert_int_equal(platform_linux_set_worker_count(0), 0);
     assert_int_equal(unsetenv("ASYNC_SOCKET_WORKERS"), 0);
-    assert_platform_workers(base, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    assert_platform_workers(base, (int)completion_port_default_worker_count());
 
     if (saved_env != NULL)
     {

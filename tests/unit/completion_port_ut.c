@@ -121,14 +121,15 @@ static void assert_back_to(BASELINE baseline)
     assert_int_equal(count_threads(), baseline.threads);
 }
 
-static uint32_t online_cpus(void)
+static uint32_t expected_default_workers(void)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus < 1)
+    /* half the online CPUs, at least one (see completion_port_default_worker_count) */
+    long workers = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+    if (workers < 1)
     {
         return 1;
     }
-    return (cpus > COMPLETION_PORT_MAX_WORKERS) ? COMPLETION_PORT_MAX_WORKERS : (uint32_t)cpus;
+    return (workers > COMPLETION_PORT_MAX_WORKERS) ? COMPLETION_PORT_MAX_WORKERS : (uint32_t)workers;
 }
 
 static void make_pair(int fds[2])
@@ -302,14 +303,15 @@ static void completion_port_create_starts_the_requested_workers(void** state)
     }
 }
 
-static void completion_port_create_with_zero_workers_uses_one_per_cpu(void** state)
+static void completion_port_create_with_zero_workers_uses_half_the_cpus(void** state)
 {
     (void)state;
     BASELINE baseline = take_baseline();
+    assert_int_equal(completion_port_default_worker_count(), expected_default_workers());
     COMPLETION_PORT_HANDLE port = completion_port_create(0);
     assert_non_null(port);
-    assert_int_equal(completion_port_get_worker_count(port), online_cpus());
-    assert_int_equal(count_threads(), baseline.threads + (int)online_cpus());
+    assert_int_equal(completion_port_get_worker_count(port), expected_default_workers());
+    assert_int_equal(count_threads(), baseline.threads + (int)expected_default_workers());
     completion_port_dec_ref(port);
     assert_back_to(baseline);
 }
@@ -1072,7 +1074,7 @@ static void completion_port_post_fault_sweep(void** state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(completion_port_create_starts_the_requested_workers),
-    cmocka_unit_test(completion_port_create_with_zero_workers_uses_one_per_cpu),
+    cmocka_unit_test(completion_port_create_with_zero_workers_uses_half_the_cpus),
     cmocka_unit_test(completion_port_create_accepts_the_maximum_and_refuses_more),
     cmocka_unit_test(completion_port_lives_until_the_last_dec_ref),
     cmocka_unit_test(completion_port_last_dec_ref_from_a_worker_frees_the_port),

@@ -136,12 +136,13 @@ static bool platform_is_initialised(void)
 
 static uint32_t default_worker_count(void)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus < 1)
+    /* half the online CPUs, at least one (see completion_port_default_worker_count) */
+    long workers = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+    if (workers < 1)
     {
         return 1;
     }
-    return (cpus > COMPLETION_PORT_MAX_WORKERS) ? COMPLETION_PORT_MAX_WORKERS : (uint32_t)cpus;
+    return (workers > COMPLETION_PORT_MAX_WORKERS) ? COMPLETION_PORT_MAX_WORKERS : (uint32_t)workers;
 }
 
 /* Initialises, reads the port's worker count, deinitialises. */
