@@ -66,18 +66,20 @@ typedef enum IO_STATUS_TAG
     IO_FAILED       /* an error; errno tells which */
 } IO_STATUS;
 
+typedef union OP_CALLBACK_TAG
+{
+    ON_ASYNC_SOCKET_SEND_COMPLETE send;
+    ON_ASYNC_SOCKET_RECEIVE_COMPLETE receive;
+    ON_ASYNC_SOCKET_NOTIFY_IO_COMPLETE notify;
+} OP_CALLBACK;
+
 /* One queued operation. Up to OP_INLINE_BUFFERS buffer descriptors live inside the record; more
  * are allocated behind it. Records are recycled through a per-socket free list, so a socket in
  * steady state does not allocate. */
 typedef struct OP_TAG
 {
     struct OP_TAG* next;
-    union
-    {
-        ON_ASYNC_SOCKET_SEND_COMPLETE send;
-        ON_ASYNC_SOCKET_RECEIVE_COMPLETE receive;
-        ON_ASYNC_SOCKET_NOTIFY_IO_COMPLETE notify;
-    } on_complete;
+    OP_CALLBACK on_complete;
     void* context;
     uint32_t buffer_count;
     uint32_t index;  /* first buffer not yet fully sent */
@@ -590,18 +592,29 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness
 
 /* ---- completing operations ---- */
 
-static void call_back(OP* op)
+/* What a callback needs, copied out of its record so that the record can be reused (for
+ * instance by the receive that the callback posts) before the callback runs. */
+typedef struct COMPLETION_TAG
 {
-    switch ((OP_KIND)op->kind)
+    OP_KIND kind;
+    OP_CALLBACK on_complete;
+    void* context;
+    uint32_t result;
+    uint32_t bytes;
+} COMPLETION;
+
+static void call_back(const COMPLETION* completion)
+{
+    switch (completion->kind)
     {
     case KIND_SEND:
-        op->on_complete.send(op->context, (ASYNC_SOCKET_SEND_RESULT)op->result);
+        completion->on_complete.send(completion->context, (ASYNC_SOCKET_SEND_RESULT)completion->result);
         break;
     case KIND_RECEIVE:
-        op->on_complete.receive(op->context, (ASYNC_SOCKET_RECEIVE_RESULT)op->result, op->bytes);
+        completion->on_complete.receive(completion->context, (ASYNC_SOCKET_RECEIVE_RESULT)completion->result, completion->bytes);
         break;
     default:
-        op->on_complete.notify(op->context, (ASYNC_SOCKET_NOTIFY_IO_RESULT)op->result);
+        completion->on_complete.notify(completion->context, (ASYNC_SOCKET_NOTIFY_IO_RESULT)completion->result);
         break;
     }
 }
@@ -624,10 +637,17 @@ static void call_back_list(ASYNC_SOCKET* socket, OP_QUEUE* list, bool while_open
     OP* op;
     while ((!while_open || socket->state == STATE_OPEN) && (op = queue_pop(list)) != NULL)
     {
-        (void)pthread_mutex_unlock(&socket->lock);
-        call_back(op);
-        (void)pthread_mutex_lock(&socket->lock);
+        COMPLETION completion = {
+            .kind = (OP_KIND)op->kind,
+            .on_complete = op->on_complete,
+            .context = op->context,
+            .result = op->result,
+            .bytes = op->bytes,
+        };
         op_recycle(socket, op);
+        (void)pthread_mutex_unlock(&socket->lock);
+        call_back(&completion);
+        (void)pthread_mutex_lock(&socket->lock);
     }
 }
 
