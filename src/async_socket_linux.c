@@ -34,6 +34,7 @@
 #include "c_pal/platform.h"
 #include "c_pal/socket_transport.h"
 #include "callback_scope.h"
+#include "lock.h"
 #include "socket_transport_internal.h"
 #include "sys.h"
 
@@ -129,7 +130,7 @@ typedef struct ASYNC_SOCKET_TAG
     void* on_recv_context;
     bool default_transport;
 
-    pthread_mutex_t lock;
+    LOCK lock;
     /* everything below is guarded by lock */
     SOCKET_STATE state;
     pthread_t closer;
@@ -282,17 +283,17 @@ static void op_recycle(ASYNC_SOCKET* socket, OP* op)
  * allocated with the lock released. Returns with the lock held, or NULL (lock released). */
 static OP* op_get_locked(ASYNC_SOCKET* socket, uint32_t buffer_count)
 {
-    (void)pthread_mutex_lock(&socket->lock);
+    lock_acquire(&socket->lock);
     OP* op = op_from_free_list(socket, buffer_count);
     if (op != NULL)
     {
         return op;
     }
-    (void)pthread_mutex_unlock(&socket->lock);
+    lock_release(&socket->lock);
     op = op_allocate(buffer_count);
     if (op != NULL)
     {
-        (void)pthread_mutex_lock(&socket->lock);
+        lock_acquire(&socket->lock);
     }
     return op;
 }
@@ -345,7 +346,6 @@ static void socket_teardown(ASYNC_SOCKET* socket)
         socket->free_ops = op->next;
         sys_free(op);
     }
-    (void)pthread_mutex_destroy(&socket->lock);
     sys_free(socket);
     if (signal != NULL)
     {
@@ -645,9 +645,9 @@ static void call_back_list(ASYNC_SOCKET* socket, OP_QUEUE* list, bool while_open
             .bytes = op->bytes,
         };
         op_recycle(socket, op);
-        (void)pthread_mutex_unlock(&socket->lock);
+        lock_release(&socket->lock);
         call_back(&completion);
-        (void)pthread_mutex_lock(&socket->lock);
+        lock_acquire(&socket->lock);
     }
 }
 
@@ -746,11 +746,11 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
     OP* op = socket->sends.head;
     if (!socket->default_transport)
     {
-        (void)pthread_mutex_unlock(&socket->lock);
+        lock_release(&socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_096 */
         IO_STATUS status = send_buffers(socket, op->buffers, op->buffer_count, &op->index, &op->offset);
         *error = errno;
-        (void)pthread_mutex_lock(&socket->lock);
+        lock_acquire(&socket->lock);
         if (status == IO_DONE)
         {
             finish_op(socket, queue_pop(&socket->sends), ASYNC_SOCKET_SEND_OK);
@@ -760,10 +760,10 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
     struct iovec iov[MAX_IOV];
     size_t offered;
     int count = gather_sends(socket, iov, &offered);
-    (void)pthread_mutex_unlock(&socket->lock);
+    lock_release(&socket->lock);
     ssize_t sent = socket_transport__sendv(socket->transport, iov, count);
     *error = errno;
-    (void)pthread_mutex_lock(&socket->lock);
+    lock_acquire(&socket->lock);
     if (sent < 0)
     {
         return (*error == EAGAIN || *error == EWOULDBLOCK) ? IO_WOULD_BLOCK : IO_FAILED;
@@ -830,13 +830,13 @@ static void dispatch_one_receive(ASYNC_SOCKET* socket)
      * receives, and close waits for the dispatcher before it abandons the queue. */
     OP* op = socket->receives.head;
     uint32_t seen = socket->in_seq;
-    (void)pthread_mutex_unlock(&socket->lock);
+    lock_release(&socket->lock);
 
     EMPTINESS emptiness;
     IO_STATUS status = receive_into(socket, op, &emptiness);
     int error = errno;
 
-    (void)pthread_mutex_lock(&socket->lock);
+    lock_acquire(&socket->lock);
     /* A short read leaves an end of stream that arrived with the data unreported, and its
      * event is already spent: after a hang-up only EAGAIN proves the socket empty. */
     bool empty = (emptiness == WOULD_BLOCK) || (emptiness == SHORT_READ && !socket->hung_up);
@@ -924,13 +924,13 @@ static void on_io_events(COMPLETION_PORT_IO* io, uint32_t events)
     ASYNC_SOCKET* socket = from_io(io);
     CALLBACK_SCOPE scope;
 
-    (void)pthread_mutex_lock(&socket->lock);
+    lock_acquire(&socket->lock);
     merge_events(socket, events);
     if (socket->dispatching || socket->state != STATE_OPEN)
     {
         /* the running dispatcher will look at the new events before it stops */
         socket->rerun = true;
-        (void)pthread_mutex_unlock(&socket->lock);
+        lock_release(&socket->lock);
         return;
     }
     socket->dispatching = true;
@@ -938,7 +938,7 @@ static void on_io_events(COMPLETION_PORT_IO* io, uint32_t events)
     dispatch_loop(socket);
     socket->dispatching = false;
     leave_locked(socket, &scope);
-    (void)pthread_mutex_unlock(&socket->lock);
+    lock_release(&socket->lock);
 }
 
 /* ---- create / destroy ---- */
@@ -1022,17 +1022,17 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
     socket->io.hold = io_hold;
     socket->io.release = io_release;
     atomic_init(&socket->refcount, 1);
-    (void)pthread_mutex_init(&socket->lock, NULL);
+    lock_init(&socket->lock);
     socket->state = STATE_NEW;
     return socket;
 }
 
 static bool not_transitioning(ASYNC_SOCKET* socket)
 {
-    (void)pthread_mutex_lock(&socket->lock);
+    lock_acquire(&socket->lock);
     bool result = socket->state != STATE_OPENING &&
         !(socket->state == STATE_CLOSING && !pthread_equal(socket->closer, pthread_self()));
-    (void)pthread_mutex_unlock(&socket->lock);
+    lock_release(&socket->lock);
     return result;
 }
 
@@ -1083,12 +1083,12 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
         LogError("invalid arguments: async_socket=%p, on_open_complete=%p", (void*)async_socket, (void*)on_open_complete);
         return -1;
     }
-    (void)pthread_mutex_lock(&async_socket->lock);
+    lock_acquire(&async_socket->lock);
     SOCKET_STATE state = async_socket->state;
     bool has_fd = socket_transport_is_valid_socket(async_socket->transport);
     if (state != STATE_NEW || !has_fd)
     {
-        (void)pthread_mutex_unlock(&async_socket->lock);
+        lock_release(&async_socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_003 */
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_029 */
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_021 */
@@ -1100,7 +1100,7 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_027 */
     async_socket->state = STATE_OPENING;
-    (void)pthread_mutex_unlock(&async_socket->lock);
+    lock_release(&async_socket->lock);
 
     /* The caller may hand over a blocking fd (from accept() or a blocking connect()): make it
      * non-blocking so no call ever blocks, and close-on-exec so it does not leak into children.
@@ -1110,10 +1110,10 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     bool ok = socket_transport_set_nonblocking(async_socket->transport) == 0 &&
         completion_port_add(async_socket->port, socket_transport_get_underlying_socket(async_socket->transport), &async_socket->io) == 0;
 
-    (void)pthread_mutex_lock(&async_socket->lock);
+    lock_acquire(&async_socket->lock);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_032 */
     async_socket->state = ok ? STATE_OPEN : STATE_NEW;
-    (void)pthread_mutex_unlock(&async_socket->lock);
+    lock_release(&async_socket->lock);
     wake_waiters(async_socket);
     if (!ok)
     {
@@ -1131,17 +1131,17 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
 
 static bool others_left(ASYNC_SOCKET* socket)
 {
-    (void)pthread_mutex_lock(&socket->lock);
+    lock_acquire(&socket->lock);
     bool result = socket->inside <= callback_scope__depth(socket);
-    (void)pthread_mutex_unlock(&socket->lock);
+    lock_release(&socket->lock);
     return result;
 }
 
 static bool closed(ASYNC_SOCKET* socket)
 {
-    (void)pthread_mutex_lock(&socket->lock);
+    lock_acquire(&socket->lock);
     bool result = socket->state != STATE_CLOSING;
-    (void)pthread_mutex_unlock(&socket->lock);
+    lock_release(&socket->lock);
     return result;
 }
 
@@ -1184,12 +1184,12 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     {
         return;
     }
-    (void)pthread_mutex_lock(&async_socket->lock);
+    lock_acquire(&async_socket->lock);
     SOCKET_STATE state = async_socket->state;
     if (state != STATE_OPEN)
     {
         bool closing_elsewhere = (state == STATE_CLOSING) && !pthread_equal(async_socket->closer, pthread_self());
-        (void)pthread_mutex_unlock(&async_socket->lock);
+        lock_release(&async_socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_024: a close already running on another thread
          * finishes before this one returns, so that no callback runs after either returns
          * (except inside a callback, where waiting for that closer could wait for this very
@@ -1205,12 +1205,12 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     async_socket->state = STATE_CLOSING;
     async_socket->closer = pthread_self();
     socket_hold(async_socket); /* a callback below may destroy the socket */
-    (void)pthread_mutex_unlock(&async_socket->lock);
+    lock_release(&async_socket->lock);
 
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_037 */
     wait_for_others(async_socket);
 
-    (void)pthread_mutex_lock(&async_socket->lock);
+    lock_acquire(&async_socket->lock);
     /* ops that finished before the close but were not called back yet keep their results; the
      * pending ones are abandoned
      * Codes_SRS_ASYNC_SOCKET_LINUX_11_080 */
@@ -1223,19 +1223,19 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     abandon_queue(&async_socket->notifies, &to_call_back, ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED);
     CALLBACK_SCOPE scope;
     enter_locked(async_socket, &scope);
-    (void)pthread_mutex_unlock(&async_socket->lock);
+    lock_release(&async_socket->lock);
 
     completion_port_remove(async_socket->port, &async_socket->io);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_104 */
     socket_transport_disconnect(async_socket->transport);
 
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_084 (records recycled after the callbacks) */
-    (void)pthread_mutex_lock(&async_socket->lock);
+    lock_acquire(&async_socket->lock);
     call_back_list(async_socket, &to_call_back, false);
     leave_locked(async_socket, &scope);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_041 */
     async_socket->state = STATE_CLOSED;
-    (void)pthread_mutex_unlock(&async_socket->lock);
+    lock_release(&async_socket->lock);
     wake_waiters(async_socket);
     socket_release(async_socket);
 }
@@ -1327,14 +1327,14 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     socket->write_busy = true;
     enter_locked(socket, &scope);
     socket_hold(socket); /* the inline callback may destroy the socket */
-    (void)pthread_mutex_unlock(&socket->lock);
+    lock_release(&socket->lock);
 
     uint32_t index = 0;
     uint32_t offset = 0;
     IO_STATUS status = send_buffers(socket, payload, buffer_count, &index, &offset);
     int error = errno;
 
-    (void)pthread_mutex_lock(&socket->lock);
+    lock_acquire(&socket->lock);
     socket->write_busy = false;
     if (status == IO_WOULD_BLOCK)
     {
@@ -1349,7 +1349,7 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     }
     /* sends queued behind this one by other threads need a dispatcher when there is room */
     bool need_dispatch = socket->sends.head != NULL && socket->writable && kick_locked(socket);
-    (void)pthread_mutex_unlock(&socket->lock);
+    lock_release(&socket->lock);
     if (need_dispatch)
     {
         post_dispatch(socket);
@@ -1357,9 +1357,9 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     ASYNC_SOCKET_SEND_SYNC_RESULT result = (status == IO_WOULD_BLOCK) ? ASYNC_SOCKET_SEND_SYNC_OK :
         finish_inline_send(socket, status, error, on_send_complete, context);
 
-    (void)pthread_mutex_lock(&socket->lock);
+    lock_acquire(&socket->lock);
     leave_locked(socket, &scope);
-    (void)pthread_mutex_unlock(&socket->lock);
+    lock_release(&socket->lock);
     socket_release(socket);
     return result;
 }
@@ -1380,7 +1380,7 @@ ASYNC_SOCKET_SEND_SYNC_RESULT async_socket_send_async(ASYNC_SOCKET_HANDLE async_
     if (async_socket->state != STATE_OPEN)
     {
         op_recycle(async_socket, op);
-        (void)pthread_mutex_unlock(&async_socket->lock);
+        lock_release(&async_socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_051 */
         LogWarning("async socket %p is not open", (void*)async_socket);
         return ASYNC_SOCKET_SEND_SYNC_NOT_OPEN;
@@ -1395,7 +1395,7 @@ ASYNC_SOCKET_SEND_SYNC_RESULT async_socket_send_async(ASYNC_SOCKET_HANDLE async_
     op->on_complete.send = on_send_complete;
     queue_push(&async_socket->sends, op);
     bool need_dispatch = !async_socket->write_busy && async_socket->writable && kick_locked(async_socket);
-    (void)pthread_mutex_unlock(&async_socket->lock);
+    lock_release(&async_socket->lock);
     if (need_dispatch)
     {
         post_dispatch(async_socket);
@@ -1436,7 +1436,7 @@ int async_socket_receive_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_BU
     if (async_socket->state != STATE_OPEN)
     {
         op_recycle(async_socket, op);
-        (void)pthread_mutex_unlock(&async_socket->lock);
+        lock_release(&async_socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_072 */
         LogError("async socket %p is not open", (void*)async_socket);
         return -1;
@@ -1449,7 +1449,7 @@ int async_socket_receive_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_BU
      * that may already be waiting is read on a worker, never here
      * Codes_SRS_ASYNC_SOCKET_LINUX_99_018 */
     bool need_dispatch = first && async_socket->readable && kick_locked(async_socket);
-    (void)pthread_mutex_unlock(&async_socket->lock);
+    lock_release(&async_socket->lock);
     if (need_dispatch)
     {
         post_dispatch(async_socket);
@@ -1483,7 +1483,7 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
     if (async_socket->state != STATE_OPEN)
     {
         op_recycle(async_socket, op);
-        (void)pthread_mutex_unlock(&async_socket->lock);
+        lock_release(&async_socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_015 */
         LogError("async socket %p is not open", (void*)async_socket);
         return -1;
@@ -1495,14 +1495,14 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
     uint32_t seen = async_socket->in_seq + async_socket->out_seq;
     CALLBACK_SCOPE scope;
     enter_locked(async_socket, &scope); /* close waits, so the fd and the op stay until we leave */
-    (void)pthread_mutex_unlock(&async_socket->lock);
+    lock_release(&async_socket->lock);
 
     /* Codes_SRS_ASYNC_SOCKET_LINUX_04_018: ask epoll for the fd's readiness now; a notify wants
      * "is it ready", which an edge that fired before it was posted does not answer
      * Codes_SRS_ASYNC_SOCKET_LINUX_99_023 */
     int result = completion_port_rearm(async_socket->port, &async_socket->io);
 
-    (void)pthread_mutex_lock(&async_socket->lock);
+    lock_acquire(&async_socket->lock);
     bool need_dispatch = false;
     if (result != 0)
     {
@@ -1520,7 +1520,7 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
         }
     }
     leave_locked(async_socket, &scope);
-    (void)pthread_mutex_unlock(&async_socket->lock);
+    lock_release(&async_socket->lock);
     if (need_dispatch)
     {
         post_dispatch(async_socket);
