@@ -1100,6 +1100,7 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_027 */
     async_socket->state = STATE_OPENING;
+    socket_hold(async_socket); /* a destroy waiting for OPENING to end must not free under us */
     lock_release(&async_socket->lock);
 
     /* The caller may hand over a blocking fd (from accept() or a blocking connect()): make it
@@ -1115,10 +1116,10 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     async_socket->state = ok ? STATE_OPEN : STATE_NEW;
     lock_release(&async_socket->lock);
     wake_waiters(async_socket);
+    socket_release(async_socket);
     if (!ok)
     {
-        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_034 */
-        LogError("cannot open async socket %p", (void*)async_socket);
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_034: the step that failed logged the one line */
         return -1;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_033 */
