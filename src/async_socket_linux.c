@@ -1245,6 +1245,10 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
 
 static bool check_buffers(const char* function, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count)
 {
+    if (buffer_count == 1 && payload[0].buffer != NULL && payload[0].length != 0)
+    {
+        return true; /* the common case; one length cannot exceed UINT32_MAX */
+    }
     uint64_t total = 0;
     for (uint32_t i = 0; i < buffer_count; i++)
     {

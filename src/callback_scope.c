@@ -11,23 +11,11 @@ typedef struct WAITER_TAG
     struct WAITER_TAG* next;
 } WAITER;
 
-static _Thread_local CALLBACK_SCOPE* top_scope;
-static _Thread_local WAITER this_waiter;
+_Thread_local CALLBACK_SCOPE* callback_scope__top __attribute__((tls_model("initial-exec")));
+static _Thread_local WAITER this_waiter __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static WAITER* waiters;
-
-void callback_scope__enter(CALLBACK_SCOPE* scope, const void* object)
-{
-    scope->object = object;
-    scope->outer = top_scope;
-    top_scope = scope;
-}
-
-void callback_scope__exit(CALLBACK_SCOPE* scope)
-{
-    top_scope = scope->outer;
-}
 
 static uint32_t count_in(const CALLBACK_SCOPE* scope, const void* object)
 {
@@ -41,12 +29,7 @@ static uint32_t count_in(const CALLBACK_SCOPE* scope, const void* object)
 
 uint32_t callback_scope__depth(const void* object)
 {
-    return count_in(top_scope, object);
-}
-
-bool callback_scope__in_any(void)
-{
-    return top_scope != NULL;
+    return count_in(callback_scope__top, object);
 }
 
 /* Is there a chain: a blocked thread inside `object` waits for X, a blocked thread inside X waits
@@ -65,7 +48,7 @@ static bool reaches_me(const void* object, unsigned budget)
         {
             continue;
         }
-        if (count_in(top_scope, waiter->waiting_for) != 0 || reaches_me(waiter->waiting_for, budget - 1))
+        if (count_in(callback_scope__top, waiter->waiting_for) != 0 || reaches_me(waiter->waiting_for, budget - 1))
         {
             return true;
         }
@@ -85,7 +68,7 @@ bool callback_scope__begin_wait(const void* object)
     if (!circle)
     {
         this_waiter.waiting_for = object;
-        this_waiter.scopes = &top_scope;
+        this_waiter.scopes = &callback_scope__top;
         this_waiter.next = waiters;
         waiters = &this_waiter;
     }

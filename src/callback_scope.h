@@ -10,6 +10,7 @@
 #define CALLBACK_SCOPE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct CALLBACK_SCOPE_TAG
@@ -18,13 +19,30 @@ typedef struct CALLBACK_SCOPE_TAG
     struct CALLBACK_SCOPE_TAG* outer;
 } CALLBACK_SCOPE;
 
-void callback_scope__enter(CALLBACK_SCOPE* scope, const void* object);
-void callback_scope__exit(CALLBACK_SCOPE* scope);
+/* The calling thread's innermost scope. initial-exec: a plain %fs-relative access, not a call to
+ * __tls_get_addr, on the path of every delivered event. */
+extern _Thread_local CALLBACK_SCOPE* callback_scope__top __attribute__((tls_model("initial-exec")));
+
+static inline void callback_scope__enter(CALLBACK_SCOPE* scope, const void* object)
+{
+    scope->object = object;
+    scope->outer = callback_scope__top;
+    callback_scope__top = scope;
+}
+
+static inline void callback_scope__exit(CALLBACK_SCOPE* scope)
+{
+    callback_scope__top = scope->outer;
+}
+
+/* true when the calling thread is inside any scope (it runs library code that called back). */
+static inline bool callback_scope__in_any(void)
+{
+    return callback_scope__top != NULL;
+}
 
 /* How many scopes of object the calling thread is inside. */
 uint32_t callback_scope__depth(const void* object);
-/* true when the calling thread is inside any scope (it runs library code that called back). */
-bool callback_scope__in_any(void);
 
 /* Declares that the calling thread is about to block until the threads inside `object` leave it.
  * Returns false, registering nothing, when that would close a circle of waiting threads; else

@@ -54,7 +54,7 @@ typedef struct COMPLETION_PORT_TAG
 
 /* The port whose worker the current thread is, so a last dec_ref made from a callback does not
  * try to join the thread it runs on. */
-static _Thread_local COMPLETION_PORT* current_worker_port;
+static _Thread_local COMPLETION_PORT* current_worker_port __attribute__((tls_model("initial-exec")));
 
 static void slot_lock(SLOT* slot)
 {
