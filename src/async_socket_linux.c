@@ -493,8 +493,8 @@ static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* b
         if (sent == 0)
         {
             /* send(2) never takes nothing from a non-empty buffer; a custom transport that does
-             * has broken its contract, and waiting for readiness could wait forever */
-            LogError("async socket %p: the transport's send took 0 of %zu bytes", (void*)socket, offered);
+             * has broken its contract, and waiting for readiness could wait forever. It fails
+             * like an I/O error (logged once, by whoever reports the failure). */
             errno = EIO;
             return IO_FAILED;
         }
