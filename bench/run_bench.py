@@ -397,7 +397,7 @@ def main():
         lines.append(f"Run failed: {scenario} {name}: {error}")
     if failures:
         lines.append("")
-    workers = os.environ.get("ASYNC_SOCKET_WORKERS") or "default (one per CPU)"
+    workers = os.environ.get("ASYNC_SOCKET_WORKERS") or "default (completion_port_default_worker_count(): half the CPUs, at least 1)"
     lines.append(f"Medians of {args.rounds} interleaved rounds; timed runs {args.duration_ms} ms after {args.warmup_ms} ms warm-up. "
                  f"Library worker threads: {workers}. Ratios are library ÷ other (for latency, wake time and syscalls lower is better).")
     requested_pairs = args.pairs
@@ -408,8 +408,8 @@ def main():
             lines.append(f"Idle: {requested_pairs:,} pairs requested; RLIMIT_NOFILE (hard limit) allows {pairs:,} pairs ({2 * pairs:,} sockets).")
     lines.append(machine_line())
     elapsed = time.monotonic() - started
-    lines.append(f"Command: make bench (python3 bench/run_bench.py {args.build_dir} --rounds {args.rounds} "
-                 f"--duration-ms {args.duration_ms}); run time {elapsed:.0f} s.")
+    lines.append(f"Command: python3 bench/run_bench.py {' '.join(sys.argv[1:])} (make bench runs it with the defaults); "
+                 f"run time {elapsed:.0f} s.")
     text = "\n".join(lines) + "\n"
     print(text)
     try:
