@@ -1,7 +1,7 @@
 /* The scenarios written with this library's public API (platform_init, async_socket_create,
  * async_socket_open_async, async_socket_send_async, async_socket_receive_async, ...).
  *
- * Callbacks run on the completion port's worker threads (default: one per CPU), and a send the
+ * Callbacks run on the completion port's worker threads (default: completion_port_default_worker_count(), half the CPUs), and a send the
  * kernel takes whole completes inside async_socket_send_async. A connection's traffic is driven
  * entirely from its callbacks: a receive callback reposts its receive and sends the next message;
  * the main thread only starts the run, switches the measurement phases and waits at the end. Each
@@ -105,14 +105,13 @@ static void send_or_fail(ASYNC_SOCKET_HANDLE socket, void* data, uint32_t length
 static void report_workers(char* extra, size_t size, const char* more)
 {
     const char* workers = getenv(PLATFORM_WORKER_COUNT_ENV);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (workers != NULL && workers[0] != '\0')
     {
         (void)snprintf(extra, size, "workers=%s%s", workers, more);
     }
     else
     {
-        (void)snprintf(extra, size, "workers=%ld%s", cpus, more);
+        (void)snprintf(extra, size, "workers=%u%s", completion_port_default_worker_count(), more);
     }
 }
 

@@ -46,6 +46,8 @@ MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_NOTIFY_IO_TYPE, ASYNC_SOCKET_NOTIFY_IO_TYPE_
 MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_NOTIFY_IO_RESULT, ASYNC_SOCKET_NOTIFY_IO_RESULT_VALUES)
 
 #define OP_INLINE_BUFFERS 4
+/* batches of callbacks one dispatch delivers before it lets other sockets have the worker */
+#define DISPATCH_BUDGET 4
 #define MAX_IOV 64
 #define IN_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
 #define OUT_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
@@ -884,13 +886,19 @@ static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
     }
 }
 
-static void dispatch_loop(ASYNC_SOCKET* socket)
+/* Lock held. Moves the socket's queues forward until nothing is left to do, or until it has
+ * called back DISPATCH_BUDGET batches: then it returns true and the caller posts the socket, so
+ * that a socket whose callbacks keep issuing work (a sender whose every send goes out at once)
+ * lets the worker serve the other ready sockets, its own peer among them, in between.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_026 */
+static bool dispatch_loop(ASYNC_SOCKET* socket)
 {
+    unsigned deliveries = 0;
     for (;;)
     {
         if (socket->state != STATE_OPEN)
         {
-            break;
+            return false;
         }
         uint32_t events = socket->pending_events;
         socket->pending_events = 0;
@@ -908,10 +916,15 @@ static void dispatch_loop(ASYNC_SOCKET* socket)
         {
             if (!socket->rerun)
             {
-                break;
+                return false;
             }
             continue;
         }
+        if (deliveries == DISPATCH_BUDGET)
+        {
+            return true;
+        }
+        deliveries++;
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_007: a callback that closes the socket stops this
          * delivery; close calls back what is left before it returns */
         call_back_list(socket, &socket->completed, true);
@@ -935,10 +948,14 @@ static void on_io_events(COMPLETION_PORT_IO* io, uint32_t events)
     }
     socket->dispatching = true;
     enter_locked(socket, &scope);
-    dispatch_loop(socket);
+    bool yielded = dispatch_loop(socket);
     socket->dispatching = false;
     leave_locked(socket, &scope);
     lock_release(&socket->lock);
+    if (yielded)
+    {
+        post_dispatch(socket);
+    }
 }
 
 /* ---- create / destroy ---- */
