@@ -5,10 +5,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "sys_fault.h"
 
 static int set_buffer_sizes(int fd, int sndbuf, int rcvbuf)
 {
@@ -128,6 +131,67 @@ int test_count_open_fds(void)
     (void)closedir(dir);
     /* The directory stream's own fd was listed too. */
     return count - 1;
+}
+
+int test_count_threads(void)
+{
+    DIR* dir = opendir("/proc/self/task");
+    int count = 0;
+    struct dirent* entry;
+
+    assert_non_null(dir);
+    while ((entry = readdir(dir)) != NULL)
+    {
+        if (entry->d_name[0] != '.')
+        {
+            count++;
+        }
+    }
+    (void)closedir(dir);
+    return count;
+}
+
+TEST_BASELINE test_baseline_take(void)
+{
+    sys_fault_disarm();
+    sys_fault_set_send_limit(0);
+    sys_fault_set_recv_limit(0);
+    TEST_BASELINE baseline = {.allocations = sys_fault_live_allocations(), .fds = test_count_open_fds(), .threads = test_count_threads()};
+    return baseline;
+}
+
+void test_baseline_assert_back_to(TEST_BASELINE baseline)
+{
+    assert_int_equal(sys_fault_live_allocations(), baseline.allocations);
+    assert_int_equal(test_count_open_fds(), baseline.fds);
+}
+
+void test_read_exact(int fd, uint8_t* buf, size_t len)
+{
+    size_t got = 0;
+    uint64_t start = test_now_ms();
+    while (got < len)
+    {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int ready = poll(&p, 1, 50);
+        assert_true(ready >= 0 || errno == EINTR);
+        if (ready > 0)
+        {
+            ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
+            if (n > 0)
+            {
+                got += (size_t)n;
+            }
+            else
+            {
+                assert_true(n < 0 && (errno == EAGAIN || errno == EINTR));
+            }
+        }
+        if (test_now_ms() - start > 5000)
+        {
+            fail_msg("read_exact: got %zu of %zu bytes", got, len);
+        }
+    }
 }
 
 void test_sleep_ms(unsigned int ms)

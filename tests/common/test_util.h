@@ -20,6 +20,32 @@ int test_tcp_pair(int fds[2], int sndbuf, int rcvbuf);
 /* The number of file descriptors this process has open. */
 int test_count_open_fds(void);
 
+/* The number of threads in this process (the entries of /proc/self/task); fails the current cmocka
+ * test when that cannot be read. A thread joined a moment ago may still be listed. */
+int test_count_threads(void);
+
+/* What a unit test must give back: live library allocations (sys_fault_live_allocations), open
+ * fds and threads. */
+typedef struct TEST_BASELINE_TAG
+{
+    int64_t allocations;
+    int fds;
+    int threads;
+} TEST_BASELINE;
+
+/* Disarms sys_fault on this thread, resets the send and receive limits to 0, then records the
+ * baseline. */
+TEST_BASELINE test_baseline_take(void);
+
+/* Asserts that the live allocations and the open fds are back to the baseline (threads are left
+ * to the caller: not every test can wait for them). */
+void test_baseline_assert_back_to(TEST_BASELINE baseline);
+
+/* Reads exactly len bytes from a blocking or non-blocking fd (polling, then recv with
+ * MSG_DONTWAIT); fails the current cmocka test when they have not all arrived after 5 s or recv
+ * fails. */
+void test_read_exact(int fd, uint8_t* buf, size_t len);
+
 void test_sleep_ms(unsigned int ms);
 
 /* CLOCK_MONOTONIC in milliseconds. */

@@ -843,7 +843,7 @@ static int thread_count_baseline(void)
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, no_op_thread, NULL), 0);
     assert_int_equal(pthread_join(thread, NULL), 0);
-    return count_threads();
+    return test_count_threads();
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_015 */
@@ -855,7 +855,7 @@ static void the_number_of_sockets_does_not_change_the_number_of_threads(void** s
     int threads_before = thread_count_baseline();
     assert_int_equal(platform_linux_set_worker_count(0), 0);
     assert_int_equal(platform_init(), 0);
-    int threads_after_init = count_threads();
+    int threads_after_init = test_count_threads();
     assert_true(threads_after_init > threads_before);
     if (getenv("ASYNC_SOCKET_WORKERS") == NULL)
     {
@@ -885,7 +885,7 @@ static void the_number_of_sockets_does_not_change_the_number_of_threads(void** s
             assert_int_equal(test_receive(sockets[i][end], buffers[i][end], sizeof(buffers[i][end]), &receives[i][end]), 0);
         }
     }
-    assert_int_equal(count_threads(), threads_after_init);
+    assert_int_equal(test_count_threads(), threads_after_init);
     /* all 200 sockets busy at once */
     for (int i = 0; i < PAIRS; i++)
     {
@@ -904,16 +904,16 @@ static void the_number_of_sockets_does_not_change_the_number_of_threads(void** s
             assert_once_with(&sends[i][end], ASYNC_SOCKET_SEND_OK);
         }
     }
-    assert_int_equal(count_threads(), threads_after_init);
+    assert_int_equal(test_count_threads(), threads_after_init);
     for (int i = 0; i < PAIRS; i++)
     {
         async_socket_destroy(sockets[i][0]);
         async_socket_destroy(sockets[i][1]);
     }
-    assert_int_equal(count_threads(), threads_after_init);
+    assert_int_equal(test_count_threads(), threads_after_init);
 
     platform_deinit();
-    assert_int_equal(count_threads(), threads_before);
+    assert_int_equal(test_count_threads(), threads_before);
     leak_check_end(&leak);
 }
 
@@ -922,7 +922,7 @@ static void the_number_of_sockets_does_not_change_the_number_of_threads(void** s
 static void assert_platform_workers(int base, int expected)
 {
     assert_int_equal(platform_init(), 0);
-    assert_int_equal(count_threads(), base + expected);
+    assert_int_equal(test_count_threads(), base + expected);
     int peer;
     ASYNC_SOCKET_HANDLE socket = open_tcp_async(0, 0, &peer, NULL);
     OP_RECORD receive;
@@ -934,9 +934,9 @@ static void assert_platform_workers(int base, int expected)
     assert_once_with(&receive, ASYNC_SOCKET_RECEIVE_OK);
     async_socket_destroy(socket);
     assert_int_equal(close(peer), 0);
-    assert_int_equal(count_threads(), base + expected);
+    assert_int_equal(test_count_threads(), base + expected);
     platform_deinit();
-    assert_int_equal(count_threads(), base);
+    assert_int_equal(test_count_threads(), base);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_015 */

@@ -10,7 +10,6 @@
 #ifndef LIFECYCLE_INT_UTIL_H
 #define LIFECYCLE_INT_UTIL_H
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -360,27 +359,6 @@ static inline bool fd_is_closed(int fd)
 {
     errno = 0;
     return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
-}
-
-/* The number of threads in this process. */
-static inline int count_threads(void)
-{
-    DIR* dir = opendir("/proc/self/task");
-    int count = 0;
-    struct dirent* entry;
-    if (dir == NULL)
-    {
-        return -1;
-    }
-    while ((entry = readdir(dir)) != NULL)
-    {
-        if (entry->d_name[0] != '.')
-        {
-            count++;
-        }
-    }
-    (void)closedir(dir);
-    return count;
 }
 
 /* Sends until a send does not complete inline (so later sends queue behind it), at most

@@ -22,9 +22,9 @@ static void check_send_rejected(bool null_socket, const ASYNC_SOCKET_BUFFER* pay
     atomic_store(&unexpected_callbacks, 0);
     int64_t before = sys_fault_live_allocations();
 
-    start_capture();
+    log_capture_start();
     ASYNC_SOCKET_SEND_SYNC_RESULT result = send_marked(null_socket ? NULL : s, payload, count, null_callback ? NULL : on_send_unexpected, NULL);
-    ASSERT_ERROR_LINES(stop_capture(), 1);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
     assert_int_equal(result, ASYNC_SOCKET_SEND_SYNC_ERROR);
     assert_int_equal(sys_fault_live_allocations(), before);
     test_sleep_ms(10);
@@ -134,9 +134,9 @@ static void async_socket_send_async_with_null_context_succeeds(void** state)
     uint8_t data[40];
     test_fill_pattern(data, sizeof(data), 0);
     ASYNC_SOCKET_BUFFER buffer = {.buffer = data, .length = sizeof(data)};
-    start_capture();
+    log_capture_start();
     assert_int_equal(async_socket_send_async(s, &buffer, 1, on_send_expect_null_context, NULL), ASYNC_SOCKET_SEND_SYNC_OK);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     peer_read_pattern(fds[1], 0, sizeof(data));
     TEST_WAIT_UNTIL(atomic_load(&null_context_calls) == 1, 2000);
     assert_int_equal(atomic_load(&null_context_result), ASYNC_SOCKET_SEND_OK);
@@ -163,9 +163,9 @@ static void async_socket_send_async_on_a_socket_that_is_not_open_returns_not_ope
     {
         assert_non_null(sockets[i]);
         int warnings = 0;
-        start_capture();
+        log_capture_start();
         assert_int_equal(send_marked(sockets[i], &buffer, 1, on_send_unexpected, NULL), ASYNC_SOCKET_SEND_SYNC_NOT_OPEN);
-        int errors = stop_capture_counting(&warnings);
+        int errors = log_capture_stop_counting(&warnings);
         assert_int_equal(errors + warnings, 1);
     }
     assert_true(nothing_to_read(fds[1]));
@@ -189,9 +189,9 @@ static void check_receive_rejected(bool null_socket, ASYNC_SOCKET_BUFFER* payloa
     atomic_store(&unexpected_callbacks, 0);
     int64_t before = sys_fault_live_allocations();
 
-    start_capture();
+    log_capture_start();
     int result = receive_marked(null_socket ? NULL : s, payload, count, null_callback ? NULL : on_receive_unexpected, NULL);
-    ASSERT_ERROR_LINES(stop_capture(), 1);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
     assert_int_not_equal(result, 0);
     assert_int_equal(sys_fault_live_allocations(), before);
     peer_write_pattern(fds[1], 0, 32);
@@ -300,9 +300,9 @@ static void async_socket_receive_async_with_null_context_succeeds(void** state)
     atomic_store(&null_context_result, -1);
     uint8_t in[16];
     ASYNC_SOCKET_BUFFER buffer = {.buffer = in, .length = sizeof(in)};
-    start_capture();
+    log_capture_start();
     assert_int_equal(async_socket_receive_async(s, &buffer, 1, on_receive_expect_null_context, NULL), 0);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     peer_write_pattern(fds[1], 0, 16);
     TEST_WAIT_UNTIL(atomic_load(&null_context_calls) == 1, 2000);
     assert_int_equal(atomic_load(&null_context_result), ASYNC_SOCKET_RECEIVE_OK);
@@ -325,9 +325,9 @@ static void async_socket_receive_async_on_a_socket_that_is_not_open_fails(void**
     atomic_store(&unexpected_callbacks, 0);
     uint8_t in[16];
     ASYNC_SOCKET_BUFFER buffer = {.buffer = in, .length = sizeof(in)};
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(receive_marked(s, &buffer, 1, on_receive_unexpected, NULL), 0);
-    ASSERT_ERROR_LINES(stop_capture(), 1);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
     /* the refused receive does not take data that arrives once the socket is open */
     peer_write_pattern(fds[1], 0, 16);
     (void)open_socket_with(s);
@@ -358,9 +358,9 @@ static void check_notify_rejected(bool null_socket, ASYNC_SOCKET_NOTIFY_IO_TYPE 
     atomic_store(&unexpected_callbacks, 0);
     int64_t before = sys_fault_live_allocations();
 
-    start_capture();
+    log_capture_start();
     int result = notify_marked(null_socket ? NULL : s, io_type, null_callback ? NULL : on_notify_unexpected, NULL);
-    ASSERT_ERROR_LINES(stop_capture(), 1);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
     assert_int_not_equal(result, 0);
     if (open)
     {
@@ -433,9 +433,9 @@ static void async_socket_notify_io_async_with_null_context_succeeds(void** state
     ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
     atomic_store(&null_context_calls, 0);
     atomic_store(&null_context_result, -1);
-    start_capture();
+    log_capture_start();
     assert_int_equal(async_socket_notify_io_async(s, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_expect_null_context, NULL), 0);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     TEST_WAIT_UNTIL(atomic_load(&null_context_calls) == 1, 2000);
     assert_int_equal(atomic_load(&null_context_result), ASYNC_SOCKET_NOTIFY_IO_RESULT_OUT);
     async_socket_destroy(s);

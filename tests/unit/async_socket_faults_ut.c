@@ -62,14 +62,14 @@ static void sweep_create(bool with_transport, const char* name)
         transport_init(&t, fds[0]);
         int64_t before = sys_fault_live_allocations();
         int open_fds = test_count_open_fds();
-        start_capture();
+        log_capture_start();
         sys_fault_arm(SYS_FAULT_ALL, n, EIO);
         ASYNC_SOCKET_HANDLE s = with_transport ?
             async_socket_create_with_transport(NULL, fds[0], transport_on_send, &t, transport_on_recv, &t) :
             async_socket_create(NULL, fds[0]);
         bool fired = sys_fault_fired();
         sys_fault_disarm();
-        int errors = stop_capture();
+        int errors = log_capture_stop();
         if (!fired)
         {
             assert_non_null(s);
@@ -100,7 +100,7 @@ static void sweep_create(bool with_transport, const char* name)
         assert_true(nothing_to_read(fds[1]));
         write_all(fds[0], "x", 1);
         uint8_t byte;
-        read_exact(fds[1], &byte, 1);
+        test_read_exact(fds[1], &byte, 1);
         (void)close(fds[0]);
         (void)close(fds[1]);
         transport_deinit(&t);
@@ -152,12 +152,12 @@ static void async_socket_open_async_fault_sweep(void** state)
     {
         int64_t before = sys_fault_live_allocations();
         int open_fds = test_count_open_fds();
-        start_capture();
+        log_capture_start();
         sys_fault_arm(SYS_FAULT_ALL, n, EIO);
         int result = open_marked(s, on_open_cb, &opened);
         bool fired = sys_fault_fired();
         sys_fault_disarm();
-        int errors = stop_capture();
+        int errors = log_capture_stop();
         if (!fired)
         {
             assert_int_equal(result, 0);
@@ -232,12 +232,12 @@ static uint32_t sweep_inline_send(bool warm)
         int64_t before = sys_fault_live_allocations();
         CB sent;
         cb_init(&sent);
-        start_capture();
+        log_capture_start();
         sys_fault_arm(SYS_FAULT_ALL, n, EIO);
         ASYNC_SOCKET_SEND_SYNC_RESULT result = send_marked(s, buffers, 2, on_send_cb, &sent);
         bool fired = sys_fault_fired();
         sys_fault_disarm();
-        int errors = stop_capture();
+        int errors = log_capture_stop();
         if (!fired)
         {
             assert_int_equal(result, ASYNC_SOCKET_SEND_SYNC_OK);
@@ -341,12 +341,12 @@ static void async_socket_send_async_partial_fault_sweep(void** state)
         int64_t before = sys_fault_live_allocations();
         CB sent;
         cb_init(&sent);
-        start_capture();
+        log_capture_start();
         sys_fault_arm(SYS_FAULT_ALL, n, EIO);
         ASYNC_SOCKET_SEND_SYNC_RESULT result = send_marked(s, &buffer, 1, on_send_cb, &sent);
         bool fired = sys_fault_fired();
         sys_fault_disarm();
-        int errors = stop_capture();
+        int errors = log_capture_stop();
         if (!fired)
         {
             assert_int_equal(result, ASYNC_SOCKET_SEND_SYNC_OK);
@@ -406,12 +406,12 @@ static void async_socket_send_async_queued_fault_sweep(void** state)
         int64_t before = sys_fault_live_allocations();
         CB sent;
         cb_init(&sent);
-        start_capture();
+        log_capture_start();
         sys_fault_arm(SYS_FAULT_ALL, n, EIO);
         ASYNC_SOCKET_SEND_SYNC_RESULT result = send_marked(s, buffers, 3, on_send_cb, &sent);
         bool fired = sys_fault_fired();
         sys_fault_disarm();
-        int errors = stop_capture();
+        int errors = log_capture_stop();
         if (fired)
         {
             assert_int_equal(result, ASYNC_SOCKET_SEND_SYNC_ERROR);
@@ -484,12 +484,12 @@ static uint32_t sweep_receive(uint32_t buffer_count, bool warm)
         int64_t before = sys_fault_live_allocations();
         CB received;
         cb_init(&received);
-        start_capture();
+        log_capture_start();
         sys_fault_arm(SYS_FAULT_ALL, n, EIO);
         int result = receive_marked(s, buffers, buffer_count, on_receive_cb, &received);
         bool fired = sys_fault_fired();
         sys_fault_disarm();
-        int errors = stop_capture();
+        int errors = log_capture_stop();
         peer_write_pattern(fds[1], 1000, 16);
         if (!fired)
         {
@@ -562,12 +562,12 @@ static void async_socket_notify_io_async_fault_sweep(void** state)
             int64_t before = sys_fault_live_allocations();
             CB notified;
             cb_init(&notified);
-            start_capture();
+            log_capture_start();
             sys_fault_arm(SYS_FAULT_ALL, n, EIO);
             int result = notify_marked(s, types[k], on_notify_cb, &notified);
             bool fired = sys_fault_fired();
             sys_fault_disarm();
-            int errors = stop_capture();
+            int errors = log_capture_stop();
             peer_write_pattern(fds[1], 0, 4); /* makes an IN notify ready too */
             if (!fired)
             {
@@ -652,7 +652,7 @@ static uint32_t sweep_close(uint32_t categories, bool by_destroy, const char* na
         PENDING pending;
         ASYNC_SOCKET_HANDLE s = open_with_pending(fds, &pending);
         int64_t before = sys_fault_live_allocations();
-        start_capture();
+        log_capture_start();
         sys_fault_arm(categories, n, EIO);
         if (by_destroy)
         {
@@ -665,7 +665,7 @@ static uint32_t sweep_close(uint32_t categories, bool by_destroy, const char* na
         bool fired = sys_fault_fired();
         sys_fault_disarm();
         int warnings = 0;
-        int errors = stop_capture_counting(&warnings);
+        int errors = log_capture_stop_counting(&warnings);
         check_abandoned(&pending);
         assert_false(fd_is_open(fds[0]));
         assert_true(peer_drains_to_eof(fds[1]));
@@ -726,13 +726,13 @@ static void async_socket_destroy_fault_sweep(void** state)
         int open_fds = test_count_open_fds();
         ASYNC_SOCKET_HANDLE s = async_socket_create(NULL, fds[0]);
         assert_non_null(s);
-        start_capture();
+        log_capture_start();
         sys_fault_arm(SYS_FAULT_ALL | SYS_FAULT_SHUTDOWN | SYS_FAULT_CLOSE, n, EIO);
         async_socket_destroy(s);
         bool fired = sys_fault_fired();
         sys_fault_disarm();
         int warnings = 0;
-        int errors = stop_capture_counting(&warnings);
+        int errors = log_capture_stop_counting(&warnings);
         assert_false(fd_is_open(fds[0]));
         assert_true(peer_sees_eof(fds[1]));
         assert_int_equal(sys_fault_live_allocations(), before);

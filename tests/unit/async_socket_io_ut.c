@@ -28,9 +28,9 @@ static void async_socket_send_async_completes_inline_when_the_kernel_takes_all(v
         {.buffer = data, .length = 1000}, {.buffer = data + 1000, .length = 1}, {.buffer = data + 1001, .length = 1999}};
     CB sent;
     cb_init(&sent);
-    start_capture();
+    log_capture_start();
     ASYNC_SOCKET_SEND_SYNC_RESULT result = send_marked(s, buffers, 3, on_send_cb, &sent);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_int_equal(result, ASYNC_SOCKET_SEND_SYNC_OK);
     assert_int_equal(atomic_load(&sent.calls), 1);
     assert_int_equal(atomic_load(&sent.inline_calls), 1);
@@ -132,9 +132,9 @@ static void async_socket_send_async_that_meets_a_full_socket_completes_when_the_
         {.buffer = data, .length = 1000}, {.buffer = data + 1000, .length = 500000}, {.buffer = data + 501000, .length = size - 501000}};
     CB sent;
     cb_init(&sent);
-    start_capture();
+    log_capture_start();
     ASYNC_SOCKET_SEND_SYNC_RESULT result = send_marked(s, buffers, 3, on_send_cb, &sent);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_int_equal(result, ASYNC_SOCKET_SEND_SYNC_OK);
     memset(buffers, 0, sizeof(buffers));
     test_sleep_ms(50);
@@ -262,9 +262,9 @@ static void async_socket_send_async_with_another_transport_error_returns_error(v
     for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
     {
         script_add(&t, &t.send_script, errors[i]);
-        start_capture();
+        log_capture_start();
         assert_int_equal(send_marked(s, &buffer, 1, on_send_unexpected, NULL), ASYNC_SOCKET_SEND_SYNC_ERROR);
-        ASSERT_ERROR_LINES(stop_capture(), 1);
+        ASSERT_ERROR_LINES(log_capture_stop(), 1);
     }
     test_sleep_ms(10);
     assert_int_equal(atomic_load(&unexpected_callbacks), 0);
@@ -421,9 +421,9 @@ static void async_socket_receive_async_completes_when_data_arrives(void** state)
     ASYNC_SOCKET_BUFFER buffer = {.buffer = in, .length = sizeof(in)};
     CB received;
     cb_init(&received);
-    start_capture();
+    log_capture_start();
     assert_int_equal(receive_marked(s, &buffer, 1, on_receive_cb, &received), 0);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     test_sleep_ms(50);
     assert_int_equal(atomic_load(&received.calls), 0);
 
@@ -718,9 +718,9 @@ static void async_socket_notify_io_async_in_completes_when_data_arrives(void** s
     ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
     CB notified;
     cb_init(&notified);
-    start_capture();
+    log_capture_start();
     assert_int_equal(notify_marked(s, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, on_notify_cb, &notified), 0);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     test_sleep_ms(50);
     assert_int_equal(atomic_load(&notified.calls), 0);
 

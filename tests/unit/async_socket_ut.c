@@ -22,9 +22,9 @@ static void async_socket_create_returns_a_socket_that_owns_the_fd(void** state)
     make_unix_pair(fds, 0);
     int64_t before = sys_fault_live_allocations();
 
-    start_capture();
+    log_capture_start();
     ASYNC_SOCKET_HANDLE s = async_socket_create(NULL, fds[0]);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_non_null(s);
     /* the socket is new memory, and create only wraps the fd */
     assert_true(sys_fault_live_allocations() > before);
@@ -121,9 +121,9 @@ static void async_socket_create_accepts_a_null_or_a_real_execution_engine(void**
     make_unix_pair(fds, 0);
 
     /* NULL: a working socket */
-    start_capture();
+    log_capture_start();
     ASYNC_SOCKET_HANDLE s = async_socket_create(NULL, fds[0]);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     (void)open_socket_with(s);
     uint8_t data[16];
     test_fill_pattern(data, sizeof(data), 0);
@@ -141,9 +141,9 @@ static void async_socket_create_accepts_a_null_or_a_real_execution_engine(void**
     EXECUTION_ENGINE_HANDLE engine = execution_engine_create(NULL);
     assert_non_null(engine);
     make_unix_pair(fds, 0);
-    start_capture();
+    log_capture_start();
     s = async_socket_create(engine, fds[0]);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_non_null(s);
     int64_t with_socket = sys_fault_live_allocations();
     execution_engine_dec_ref(engine);
@@ -168,9 +168,9 @@ static void check_create_with_transport_rejected(ON_ASYNC_SOCKET_SEND on_send, O
     transport_init(&t, fds[0]);
     int64_t before = sys_fault_live_allocations();
 
-    start_capture();
+    log_capture_start();
     ASYNC_SOCKET_HANDLE s = async_socket_create_with_transport(NULL, fds[0], on_send, &t, on_recv, &t);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
     assert_null(s);
     assert_int_equal(sys_fault_live_allocations(), before);
     /* the fd stays with the caller, untouched */
@@ -213,9 +213,9 @@ static void async_socket_create_without_platform_init_fails_with_one_error_line(
     int fds[2];
     make_unix_pair(fds, 0);
 
-    start_capture();
+    log_capture_start();
     ASYNC_SOCKET_HANDLE s = async_socket_create(NULL, fds[0]);
-    int errors = stop_capture();
+    int errors = log_capture_stop();
     assert_null(s);
     assert_true(fd_is_open(fds[0]));
     assert_true(nothing_to_read(fds[1]));
@@ -223,9 +223,9 @@ static void async_socket_create_without_platform_init_fails_with_one_error_line(
 
     TRANSPORT t;
     transport_init(&t, fds[0]);
-    start_capture();
+    log_capture_start();
     s = async_socket_create_with_transport(NULL, fds[0], transport_on_send, &t, transport_on_recv, &t);
-    int errors_with_transport = stop_capture();
+    int errors_with_transport = log_capture_stop();
     assert_null(s);
     assert_true(fd_is_open(fds[0]));
     assert_int_equal(sys_fault_live_allocations(), allocations);
@@ -250,12 +250,12 @@ static void async_socket_keeps_the_completion_port_until_destroy(void** state)
     int fds[2];
     make_unix_pair(fds, 0);
     ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
-    int threads_with_port = count_threads();
+    int threads_with_port = test_count_threads();
     assert_true(threads_with_port > env.threads);
 
     platform_deinit();
     /* the port is still there: its workers deliver the receive */
-    assert_int_equal(count_threads(), threads_with_port);
+    assert_int_equal(test_count_threads(), threads_with_port);
     uint8_t in[64];
     ASYNC_SOCKET_BUFFER in_buffer = {.buffer = in, .length = sizeof(in)};
     CB received;
@@ -269,7 +269,7 @@ static void async_socket_keeps_the_completion_port_until_destroy(void** state)
     /* the socket's reference was the last one */
     async_socket_destroy(s);
     (void)close(fds[1]);
-    TEST_WAIT_UNTIL(count_threads() == env.threads, 1000);
+    TEST_WAIT_UNTIL(test_count_threads() == env.threads, 1000);
     assert_int_equal(test_count_open_fds(), env.fds);
     assert_int_equal(sys_fault_live_allocations(), env.allocations);
     assert_int_equal(platform_init(), 0); /* for env_end's deinit */
@@ -285,9 +285,9 @@ static void async_socket_destroy_with_null_returns(void** state)
     (void)state;
     ENV env = env_begin();
     int64_t before = sys_fault_live_allocations();
-    start_capture();
+    log_capture_start();
     async_socket_destroy(NULL);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_int_equal(sys_fault_live_allocations(), before);
     env_end(env);
 }
@@ -315,9 +315,9 @@ static void async_socket_destroy_of_an_open_socket_closes_it(void** state)
     test_sleep_ms(20);
     assert_int_equal(atomic_load(&received.calls) + atomic_load(&notified.calls), 0);
 
-    start_capture();
+    log_capture_start();
     async_socket_destroy(s);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_int_equal(atomic_load(&received.calls), 1);
     assert_int_equal(atomic_load(&received.result), ASYNC_SOCKET_RECEIVE_ABANDONED);
     assert_int_equal(atomic_load(&received.bytes), 0);
@@ -425,7 +425,7 @@ static GATE log_gate;
 
 static void holding_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
-    capture_sink(context, level, file, line, function, message);
+    log_capture_sink(context, level, file, line, function, message);
     if (hold_my_error_lines && level == LOGGER_LEVEL_ERROR)
     {
         hold_my_error_lines = 0;
@@ -479,7 +479,7 @@ static void async_socket_destroy_waits_for_an_open_running_on_another_thread(voi
     ASYNC_SOCKET_HANDLE s = async_socket_create(NULL, fds[0]);
     assert_non_null(s);
     gate_init(&log_gate);
-    start_capture();
+    log_capture_start();
     logger_set_sink(holding_sink, &log_capture);
     OPENER opener = {.socket = s};
     cb_init(&opener.cb);
@@ -507,7 +507,7 @@ static void async_socket_destroy_waits_for_an_open_running_on_another_thread(voi
     gate_open(&log_gate);
     assert_int_equal(pthread_join(open_thread, NULL), 0);
     assert_int_equal(pthread_join(destroy_thread, NULL), 0);
-    (void)stop_capture();
+    (void)log_capture_stop();
     assert_true(destroy_waited);
     assert_int_not_equal(atomic_load(&opener.result), 0);
     assert_int_equal(atomic_load(&opener.cb.calls), 0);
@@ -528,9 +528,9 @@ static void async_socket_open_async_with_null_socket_fails(void** state)
     (void)state;
     ENV env = env_begin();
     atomic_store(&unexpected_callbacks, 0);
-    start_capture();
+    log_capture_start();
     int result = open_marked(NULL, on_open_unexpected, NULL);
-    ASSERT_ERROR_LINES(stop_capture(), 1);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
     assert_int_not_equal(result, 0);
     assert_int_equal(atomic_load(&unexpected_callbacks), 0);
     env_end(env);
@@ -549,9 +549,9 @@ static void async_socket_open_async_with_null_callback_fails(void** state)
     assert_non_null(s);
     int flags = fcntl(fds[0], F_GETFL);
 
-    start_capture();
+    log_capture_start();
     int result = async_socket_open_async(s, NULL, NULL);
-    ASSERT_ERROR_LINES(stop_capture(), 1);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
     assert_int_not_equal(result, 0);
     /* nothing happened to the fd, and sends are refused */
     assert_int_equal(fcntl(fds[0], F_GETFL), flags);
@@ -588,9 +588,9 @@ static void async_socket_open_async_with_null_context_succeeds(void** state)
     assert_non_null(s);
     atomic_store(&null_context_calls, 0);
     atomic_store(&null_context_result, -1);
-    start_capture();
+    log_capture_start();
     assert_int_equal(async_socket_open_async(s, on_open_expect_null_context, NULL), 0);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_int_equal(atomic_load(&null_context_calls), 1);
     assert_int_equal(atomic_load(&null_context_result), ASYNC_SOCKET_OPEN_OK);
     async_socket_destroy(s);
@@ -606,23 +606,23 @@ static void async_socket_open_async_of_a_socket_without_fd_fails(void** state)
 {
     (void)state;
     ENV env = env_begin();
-    start_capture();
+    log_capture_start();
     ASYNC_SOCKET_HANDLE s = async_socket_create(NULL, INVALID_SOCKET);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_non_null(s);
     atomic_store(&unexpected_callbacks, 0);
-    start_capture();
+    log_capture_start();
     int result = open_marked(s, on_open_unexpected, NULL);
-    ASSERT_ERROR_LINES(stop_capture(), 1);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
     assert_int_not_equal(result, 0);
     assert_int_equal(atomic_load(&unexpected_callbacks), 0);
     /* still not open */
     uint8_t data[4] = {0};
     ASYNC_SOCKET_BUFFER buffer = {.buffer = data, .length = sizeof(data)};
     assert_int_equal(async_socket_send_async(s, &buffer, 1, on_send_unexpected, NULL), ASYNC_SOCKET_SEND_SYNC_NOT_OPEN);
-    start_capture();
+    log_capture_start();
     async_socket_destroy(s);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_int_equal(atomic_load(&unexpected_callbacks), 0);
     env_end(env);
 }
@@ -647,9 +647,9 @@ static void async_socket_open_async_opens_and_calls_back_inline(void** state)
     assert_non_null(s);
     CB opened;
     cb_init(&opened);
-    start_capture();
+    log_capture_start();
     int result = open_marked(s, on_open_cb, &opened);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_int_equal(result, 0);
     assert_int_equal(atomic_load(&opened.calls), 1);
     assert_int_equal(atomic_load(&opened.inline_calls), 1);
@@ -685,9 +685,9 @@ static void async_socket_open_async_of_an_open_socket_fails(void** state)
     ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
     CB second;
     cb_init(&second);
-    start_capture();
+    log_capture_start();
     int result = open_marked(s, on_open_cb, &second);
-    ASSERT_ERROR_LINES(stop_capture(), 1);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
     assert_int_not_equal(result, 0);
     assert_int_equal(atomic_load(&second.calls), 0);
 
@@ -738,7 +738,7 @@ static void async_socket_open_async_racing_opens_exactly_one_wins(void** state)
 {
     (void)state;
     ENV env = env_begin();
-    start_capture();
+    log_capture_start();
     for (int i = 0; i < RACE_SOCKETS; i++)
     {
         int fds[2];
@@ -767,7 +767,7 @@ static void async_socket_open_async_racing_opens_exactly_one_wins(void** state)
         async_socket_destroy(race.socket);
         (void)close(fds[1]);
     }
-    ASSERT_ERROR_LINES(stop_capture(), RACE_SOCKETS * (RACE_THREADS - 1));
+    ASSERT_ERROR_LINES(log_capture_stop(), RACE_SOCKETS * (RACE_THREADS - 1));
     env_end(env);
 }
 
@@ -779,9 +779,9 @@ static void async_socket_close_with_null_returns(void** state)
     (void)state;
     ENV env = env_begin();
     int64_t before = sys_fault_live_allocations();
-    start_capture();
+    log_capture_start();
     async_socket_close(NULL);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_int_equal(sys_fault_live_allocations(), before);
     env_end(env);
 }
@@ -828,9 +828,9 @@ static void async_socket_close_abandons_every_pending_operation(void** state)
     test_sleep_ms(30);
     assert_int_equal(atomic_load(&sent.calls) + atomic_load(&queued.calls) + atomic_load(&notified_in.calls), 0);
 
-    start_capture();
+    log_capture_start();
     async_socket_close(s);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     CB* all[] = {&sent, &queued, &received[0], &received[1], &received[2], &notified_in};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     {
@@ -934,9 +934,9 @@ static void async_socket_close_disconnects_and_the_socket_stays_closed(void** st
     int duplicate = dup(fds[0]); /* keeps the socket alive: only a shutdown makes the peer see EOF */
     assert_true(duplicate >= 0);
     ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
-    start_capture();
+    log_capture_start();
     async_socket_close(s);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_false(fd_is_open(fds[0]));
     assert_true(peer_sees_eof(fds[1]));
 
@@ -944,25 +944,25 @@ static void async_socket_close_disconnects_and_the_socket_stays_closed(void** st
     uint8_t data[8] = {0};
     ASYNC_SOCKET_BUFFER buffer = {.buffer = data, .length = sizeof(data)};
     int warnings = 0;
-    start_capture();
+    log_capture_start();
     assert_int_equal(send_marked(s, &buffer, 1, on_send_unexpected, NULL), ASYNC_SOCKET_SEND_SYNC_NOT_OPEN);
-    int errors = stop_capture_counting(&warnings);
+    int errors = log_capture_stop_counting(&warnings);
     /* NOT_OPEN is logged once, as a warning */
     assert_int_equal(errors + warnings, 1);
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(receive_marked(s, &buffer, 1, on_receive_unexpected, NULL), 0);
-    ASSERT_ERROR_LINES(stop_capture(), 1);
-    start_capture();
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    log_capture_start();
     assert_int_not_equal(notify_marked(s, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_unexpected, NULL), 0);
-    ASSERT_ERROR_LINES(stop_capture(), 1);
-    start_capture();
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    log_capture_start();
     assert_int_not_equal(open_marked(s, on_open_unexpected, NULL), 0);
-    ASSERT_ERROR_LINES(stop_capture(), 1);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
     /* a second close does nothing, on this thread or another (which would wait while the
      * socket were still CLOSING) */
-    start_capture();
+    log_capture_start();
     async_socket_close(s);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     CLOSER closer = {.socket = s};
     atomic_init(&closer.started, 0);
     atomic_init(&closer.returned, 0);
@@ -988,10 +988,10 @@ static void async_socket_close_of_a_socket_that_is_not_open_does_nothing(void** 
     make_unix_pair(fds, 0);
     ASYNC_SOCKET_HANDLE s = async_socket_create(NULL, fds[0]);
     assert_non_null(s);
-    start_capture();
+    log_capture_start();
     async_socket_close(s);
     async_socket_close(s);
-    ASSERT_ERROR_LINES(stop_capture(), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_true(fd_is_open(fds[0]));
     assert_true(nothing_to_read(fds[1]));
 

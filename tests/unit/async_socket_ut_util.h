@@ -1,13 +1,13 @@
-/* Helpers for the async_socket unit tests (async_socket_ut.c and async_socket_faults_ut.c): log
- * capture, leak baselines, callback records, socket pairs, plain I/O on the peer end, and a custom
- * transport that does real I/O on the fd but can be told to fail a given call.
+/* Helpers for the async_socket unit tests (async_socket_ut.c and async_socket_faults_ut.c): leak
+ * baselines, callback records, socket pairs, plain I/O on the peer end, and a custom transport
+ * that does real I/O on the fd but can be told to fail a given call. Log capture is in
+ * tests/common/log_capture.h.
  *
  * Everything here drives the real library (linked with the fault-injecting sys seam); nothing
  * replaces an internal function. */
 #ifndef ASYNC_SOCKET_UT_UTIL_H
 #define ASYNC_SOCKET_UT_UTIL_H
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -34,101 +34,11 @@
 #include "c_pal/execution_engine.h"
 #include "c_pal/logger.h"
 #include "c_pal/platform.h"
+#include "log_capture.h"
 #include "sys_fault.h"
 #include "test_util.h"
 
-/* ---- log capture ---- */
-
-typedef struct LOG_CAPTURE_TAG
-{
-    pthread_mutex_t lock;
-    int errors;
-    int warnings;
-    char last_error[1024];
-    char last_warning[1024];
-    char all_errors[2048]; /* every ERROR line, separated by " | " */
-} LOG_CAPTURE;
-
-static LOG_CAPTURE log_capture = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static inline void capture_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
-{
-    (void)file; (void)line; (void)function;
-    LOG_CAPTURE* c = context;
-    (void)pthread_mutex_lock(&c->lock);
-    if (level == LOGGER_LEVEL_ERROR)
-    {
-        c->errors++;
-        (void)snprintf(c->last_error, sizeof(c->last_error), "%s", message);
-        size_t used = strlen(c->all_errors);
-        (void)snprintf(c->all_errors + used, sizeof(c->all_errors) - used, "%s%s", (used == 0) ? "" : " | ", message);
-    }
-    else if (level == LOGGER_LEVEL_WARNING)
-    {
-        c->warnings++;
-        (void)snprintf(c->last_warning, sizeof(c->last_warning), "%s", message);
-    }
-    (void)pthread_mutex_unlock(&c->lock);
-}
-
-static inline void start_capture(void)
-{
-    (void)pthread_mutex_lock(&log_capture.lock);
-    log_capture.errors = 0;
-    log_capture.warnings = 0;
-    log_capture.last_error[0] = '\0';
-    log_capture.last_warning[0] = '\0';
-    log_capture.all_errors[0] = '\0';
-    (void)pthread_mutex_unlock(&log_capture.lock);
-    logger_set_level(LOGGER_LEVEL_VERBOSE);
-    logger_set_sink(capture_sink, &log_capture);
-}
-
-/* Stops capturing; returns the ERROR lines since start_capture (warnings in *warnings). */
-static inline int stop_capture_counting(int* warnings)
-{
-    logger_set_sink(NULL, NULL);
-    logger_set_level(LOGGER_LEVEL_WARNING);
-    (void)pthread_mutex_lock(&log_capture.lock);
-    int errors = log_capture.errors;
-    if (warnings != NULL)
-    {
-        *warnings = log_capture.warnings;
-    }
-    (void)pthread_mutex_unlock(&log_capture.lock);
-    return errors;
-}
-
-static inline int stop_capture(void)
-{
-    return stop_capture_counting(NULL);
-}
-
-/* Fails with the captured lines when the count of ERROR lines is not `expected`. */
-#define ASSERT_ERROR_LINES(errors, expected)                                                      \
-    do                                                                                            \
-    {                                                                                             \
-        if ((errors) != (expected))                                                               \
-        {                                                                                         \
-            fail_msg("%d ERROR lines, expected %d: %s", (errors), (expected), log_capture.all_errors); \
-        }                                                                                         \
-    } while (0)
-
 /* ---- leak baselines ---- */
-
-static inline int count_threads(void)
-{
-    DIR* dir = opendir("/proc/self/task");
-    assert_non_null(dir);
-    int count = 0;
-    struct dirent* entry;
-    while ((entry = readdir(dir)) != NULL)
-    {
-        count += (entry->d_name[0] != '.');
-    }
-    (void)closedir(dir);
-    return count;
-}
 
 static void* do_nothing(void* arg)
 {
@@ -145,7 +55,7 @@ static inline void settle_threads(void)
     int previous = -1;
     for (int i = 0; i < 200; i++)
     {
-        int now = count_threads();
+        int now = test_count_threads();
         if (now == previous)
         {
             return;
@@ -173,7 +83,7 @@ static inline ENV env_begin(void)
     sys_fault_set_recv_limit(0);
     test_thread = pthread_self();
     settle_threads();
-    ENV env = {.allocations = sys_fault_live_allocations(), .fds = test_count_open_fds(), .threads = count_threads()};
+    ENV env = {.allocations = sys_fault_live_allocations(), .fds = test_count_open_fds(), .threads = test_count_threads()};
     assert_true(env.fds > 0);
     assert_int_equal(platform_init(), 0);
     return env;
@@ -189,7 +99,7 @@ static inline void env_end(ENV env)
     assert_int_equal(sys_fault_live_allocations(), env.allocations);
     assert_int_equal(test_count_open_fds(), env.fds);
     /* a joined thread can stay listed in /proc/self/task for a moment after pthread_join */
-    TEST_WAIT_UNTIL(count_threads() == env.threads, 1000);
+    TEST_WAIT_UNTIL(test_count_threads() == env.threads, 1000);
 }
 
 static inline bool fd_is_open(int fd)
@@ -402,41 +312,12 @@ static inline void close_with_reset(int fd)
     assert_int_equal(close(fd), 0);
 }
 
-/* Reads exactly len bytes, failing the test after 5 s. */
-static inline void read_exact(int fd, uint8_t* buf, size_t len)
-{
-    size_t got = 0;
-    uint64_t start = test_now_ms();
-    while (got < len)
-    {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int ready = poll(&p, 1, 50);
-        assert_true(ready >= 0 || errno == EINTR);
-        if (ready > 0)
-        {
-            ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
-            if (n > 0)
-            {
-                got += (size_t)n;
-            }
-            else
-            {
-                assert_true(n < 0 && (errno == EAGAIN || errno == EINTR));
-            }
-        }
-        if (test_now_ms() - start > 5000)
-        {
-            fail_msg("read_exact: got %zu of %zu bytes", got, len);
-        }
-    }
-}
-
 /* Reads len bytes and checks them against the pattern from stream offset `offset`. */
 static inline void peer_read_pattern(int fd, uint64_t offset, size_t len)
 {
     uint8_t* buf = malloc(len);
     assert_non_null(buf);
-    read_exact(fd, buf, len);
+    test_read_exact(fd, buf, len);
     size_t bad = test_check_pattern(buf, len, offset);
     if (bad != len)
     {

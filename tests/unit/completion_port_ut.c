@@ -4,7 +4,6 @@
  *
  * Worker threads are counted in /proc/self/task, fds in /proc/self/fd and allocations through the
  * fault-injecting sys seam, so "the port is gone" is checked, not assumed. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,101 +23,18 @@
 
 #include "c_pal/completion_port_linux.h"
 #include "c_pal/logger.h"
+#include "log_capture.h"
 #include "sys_fault.h"
 #include "test_main.h"
 #include "test_util.h"
 
-/* ---- log capture ---- */
-
-typedef struct LOG_CAPTURE_TAG
-{
-    pthread_mutex_t lock;
-    int errors;
-    int warnings;
-    char last_error[1024];
-} LOG_CAPTURE;
-
-static LOG_CAPTURE log_capture = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void capture_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
-{
-    (void)file; (void)line; (void)function;
-    LOG_CAPTURE* c = context;
-    (void)pthread_mutex_lock(&c->lock);
-    if (level == LOGGER_LEVEL_ERROR)
-    {
-        c->errors++;
-        (void)snprintf(c->last_error, sizeof(c->last_error), "%s", message);
-    }
-    else if (level == LOGGER_LEVEL_WARNING)
-    {
-        c->warnings++;
-    }
-    (void)pthread_mutex_unlock(&c->lock);
-}
-
-static void start_capture(void)
-{
-    (void)pthread_mutex_lock(&log_capture.lock);
-    log_capture.errors = 0;
-    log_capture.warnings = 0;
-    log_capture.last_error[0] = '\0';
-    (void)pthread_mutex_unlock(&log_capture.lock);
-    logger_set_level(LOGGER_LEVEL_VERBOSE);
-    logger_set_sink(capture_sink, &log_capture);
-}
-
-/* Returns the number of ERROR lines since start_capture. */
-static int stop_capture(void)
-{
-    logger_set_sink(NULL, NULL);
-    logger_set_level(LOGGER_LEVEL_WARNING);
-    (void)pthread_mutex_lock(&log_capture.lock);
-    int errors = log_capture.errors;
-    (void)pthread_mutex_unlock(&log_capture.lock);
-    return errors;
-}
-
 /* ---- baselines ---- */
 
-static int count_threads(void)
+/* Allocations and fds back to the baseline, and the worker threads gone. */
+static void assert_back_to(TEST_BASELINE baseline)
 {
-    DIR* dir = opendir("/proc/self/task");
-    assert_non_null(dir);
-    int count = 0;
-    struct dirent* entry;
-    while ((entry = readdir(dir)) != NULL)
-    {
-        if (entry->d_name[0] != '.')
-        {
-            count++;
-        }
-    }
-    (void)closedir(dir);
-    return count;
-}
-
-typedef struct BASELINE_TAG
-{
-    int64_t allocations;
-    int fds;
-    int threads;
-} BASELINE;
-
-static BASELINE take_baseline(void)
-{
-    sys_fault_disarm();
-    sys_fault_set_send_limit(0);
-    sys_fault_set_recv_limit(0);
-    BASELINE baseline = {.allocations = sys_fault_live_allocations(), .fds = test_count_open_fds(), .threads = count_threads()};
-    return baseline;
-}
-
-static void assert_back_to(BASELINE baseline)
-{
-    assert_int_equal(sys_fault_live_allocations(), baseline.allocations);
-    assert_int_equal(test_count_open_fds(), baseline.fds);
-    assert_int_equal(count_threads(), baseline.threads);
+    test_baseline_assert_back_to(baseline);
+    assert_int_equal(test_count_threads(), baseline.threads);
 }
 
 static uint32_t expected_default_workers(void)
@@ -286,15 +202,15 @@ static void wait_quiet(TEST_IO* owner, unsigned quiet_ms)
 static void completion_port_create_starts_the_requested_workers(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     for (uint32_t workers = 1; workers <= 4; workers++)
     {
-        start_capture();
+        log_capture_start();
         COMPLETION_PORT_HANDLE port = completion_port_create(workers);
-        assert_int_equal(stop_capture(), 0);
+        assert_int_equal(log_capture_stop(), 0);
         assert_non_null(port);
         assert_int_equal(completion_port_get_worker_count(port), workers);
-        assert_int_equal(count_threads(), baseline.threads + (int)workers);
+        assert_int_equal(test_count_threads(), baseline.threads + (int)workers);
         /* the port owns an epoll fd and an eventfd */
         assert_int_equal(test_count_open_fds(), baseline.fds + 2);
         completion_port_dec_ref(port);
@@ -306,12 +222,12 @@ static void completion_port_create_starts_the_requested_workers(void** state)
 static void completion_port_create_with_zero_workers_uses_half_the_cpus(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     assert_int_equal(completion_port_default_worker_count(), expected_default_workers());
     COMPLETION_PORT_HANDLE port = completion_port_create(0);
     assert_non_null(port);
     assert_int_equal(completion_port_get_worker_count(port), expected_default_workers());
-    assert_int_equal(count_threads(), baseline.threads + (int)expected_default_workers());
+    assert_int_equal(test_count_threads(), baseline.threads + (int)expected_default_workers());
     completion_port_dec_ref(port);
     assert_back_to(baseline);
 }
@@ -319,20 +235,20 @@ static void completion_port_create_with_zero_workers_uses_half_the_cpus(void** s
 static void completion_port_create_accepts_the_maximum_and_refuses_more(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(COMPLETION_PORT_MAX_WORKERS);
     assert_non_null(port);
     assert_int_equal(completion_port_get_worker_count(port), COMPLETION_PORT_MAX_WORKERS);
-    assert_int_equal(count_threads(), baseline.threads + COMPLETION_PORT_MAX_WORKERS);
+    assert_int_equal(test_count_threads(), baseline.threads + COMPLETION_PORT_MAX_WORKERS);
     completion_port_dec_ref(port);
     assert_back_to(baseline);
 
     uint32_t too_many[] = {COMPLETION_PORT_MAX_WORKERS + 1, 1000, UINT32_MAX};
     for (size_t i = 0; i < 3; i++)
     {
-        start_capture();
+        log_capture_start();
         port = completion_port_create(too_many[i]);
-        assert_int_equal(stop_capture(), 1);
+        assert_int_equal(log_capture_stop(), 1);
         assert_null(port);
         assert_back_to(baseline);
     }
@@ -341,7 +257,7 @@ static void completion_port_create_accepts_the_maximum_and_refuses_more(void** s
 static void completion_port_lives_until_the_last_dec_ref(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(2);
     assert_non_null(port);
     completion_port_inc_ref(port);
@@ -349,7 +265,7 @@ static void completion_port_lives_until_the_last_dec_ref(void** state)
     completion_port_dec_ref(port);
     completion_port_dec_ref(port);
     /* one reference left: the workers still run and a post is still delivered */
-    assert_int_equal(count_threads(), baseline.threads + 2);
+    assert_int_equal(test_count_threads(), baseline.threads + 2);
     TEST_IO owner;
     test_io_init(&owner, port);
     assert_int_equal(completion_port_post(port, &owner.io), 0);
@@ -363,7 +279,7 @@ static void completion_port_lives_until_the_last_dec_ref(void** state)
 static void completion_port_last_dec_ref_from_a_worker_frees_the_port(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(3);
     assert_non_null(port);
     TEST_IO owner;
@@ -371,7 +287,7 @@ static void completion_port_last_dec_ref_from_a_worker_frees_the_port(void** sta
     atomic_store(&owner.dec_ref_on_post, true);
     assert_int_equal(completion_port_post(port, &owner.io), 0);
     TEST_WAIT_UNTIL(atomic_load(&owner.post_calls) == 1, 2000);
-    TEST_WAIT_UNTIL(count_threads() == baseline.threads, 2000);
+    TEST_WAIT_UNTIL(test_count_threads() == baseline.threads, 2000);
     TEST_WAIT_UNTIL(sys_fault_live_allocations() == baseline.allocations, 2000);
     TEST_WAIT_UNTIL(test_count_open_fds() == baseline.fds, 2000);
     assert_true(balanced(&owner));
@@ -382,7 +298,7 @@ static void completion_port_last_dec_ref_from_a_worker_frees_the_port(void** sta
 static void completion_port_add_delivers_readiness_on_a_worker(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(2);
     assert_non_null(port);
     int fds[2];
@@ -390,9 +306,9 @@ static void completion_port_add_delivers_readiness_on_a_worker(void** state)
     TEST_IO owner;
     test_io_init(&owner, port);
 
-    start_capture();
+    log_capture_start();
     assert_int_equal(completion_port_add(port, fds[0], &owner.io), 0);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_int_equal(owner.io.fd, fds[0]);
     /* registration reports the current readiness: the socket is writable */
     TEST_WAIT_UNTIL((atomic_load(&owner.events_seen) & EPOLLOUT) != 0, 2000);
@@ -426,7 +342,7 @@ static void completion_port_add_delivers_readiness_on_a_worker(void** state)
 static void completion_port_rearm_reports_the_current_readiness_again(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(1);
     assert_non_null(port);
     int fds[2];
@@ -444,9 +360,9 @@ static void completion_port_rearm_reports_the_current_readiness_again(void** sta
 
     for (int round = 1; round <= 3; round++)
     {
-        start_capture();
+        log_capture_start();
         assert_int_equal(completion_port_rearm(port, &owner.io), 0);
-        assert_int_equal(stop_capture(), 0);
+        assert_int_equal(log_capture_stop(), 0);
         TEST_WAIT_UNTIL(atomic_load(&owner.event_calls) == before + round, 2000);
         /* still unread data, still writable */
         assert_int_equal(atomic_load(&owner.last_events) & (EPOLLIN | EPOLLOUT), EPOLLIN | EPOLLOUT);
@@ -465,7 +381,7 @@ static void completion_port_rearm_reports_the_current_readiness_again(void** sta
 static void completion_port_remove_stops_delivery(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(2);
     assert_non_null(port);
     int fds[2];
@@ -476,9 +392,9 @@ static void completion_port_remove_stops_delivery(void** state)
     TEST_WAIT_UNTIL(atomic_load(&owner.event_calls) >= 1, 2000);
     wait_quiet(&owner, 30);
 
-    start_capture();
+    log_capture_start();
     completion_port_remove(port, &owner.io);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     int calls = atomic_load(&owner.event_calls);
     TEST_WAIT_UNTIL(balanced(&owner), 2000);
     int holds = atomic_load(&owner.holds);
@@ -491,9 +407,9 @@ static void completion_port_remove_stops_delivery(void** state)
     assert_true(balanced(&owner));
 
     /* a removed io cannot be re-armed */
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(completion_port_rearm(port, &owner.io), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
     test_sleep_ms(30);
     assert_int_equal(atomic_load(&owner.event_calls), calls);
 
@@ -514,7 +430,7 @@ static void completion_port_remove_stops_delivery(void** state)
 static void completion_port_events_for_a_removed_io_are_not_delivered_after_fd_reuse(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(2);
     assert_non_null(port);
     int first[2];
@@ -553,7 +469,7 @@ static void completion_port_events_for_a_removed_io_are_not_delivered_after_fd_r
 static void completion_port_add_works_for_a_high_fd(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(1);
     assert_non_null(port);
     int fds[2];
@@ -579,7 +495,7 @@ static void completion_port_add_works_for_a_high_fd(void** state)
 static void completion_port_post_delivers_once_per_post_on_a_worker(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(2);
     assert_non_null(port);
     TEST_IO owner;
@@ -603,7 +519,7 @@ static void completion_port_post_delivers_once_per_post_on_a_worker(void** state
 static void completion_port_post_while_posted_coalesces(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(1);
     assert_non_null(port);
     GATE gate;
@@ -643,7 +559,7 @@ static void completion_port_post_while_posted_coalesces(void** state)
 static void completion_port_post_from_inside_on_events_is_delivered(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(2);
     assert_non_null(port);
     TEST_IO owner;
@@ -696,7 +612,7 @@ static void* poster_thread(void* arg)
 static void completion_port_post_from_many_threads_delivers_each_exactly_once(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(4);
     assert_non_null(port);
     enum { POSTERS = 6 };
@@ -743,7 +659,7 @@ static void* dec_ref_thread(void* arg)
 static void completion_port_last_dec_ref_waits_for_callbacks_and_releases_pending_posts(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(1);
     assert_non_null(port);
     GATE gate;
@@ -783,7 +699,7 @@ static void completion_port_last_dec_ref_waits_for_callbacks_and_releases_pendin
 static void completion_port_functions_with_bad_arguments_fail_with_one_error(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(1);
     assert_non_null(port);
     int fds[2];
@@ -793,36 +709,36 @@ static void completion_port_functions_with_bad_arguments_fail_with_one_error(voi
     int64_t allocations = sys_fault_live_allocations();
     int open_fds = test_count_open_fds();
 
-    start_capture();
+    log_capture_start();
     completion_port_inc_ref(NULL);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
-    start_capture();
+    log_capture_start();
     completion_port_dec_ref(NULL);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
-    start_capture();
+    log_capture_start();
     assert_int_equal(completion_port_get_worker_count(NULL), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(completion_port_add(NULL, fds[0], &owner.io), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(completion_port_add(port, fds[0], NULL), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(completion_port_add(port, -1, &owner.io), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
     /* an fd number that is not open */
     int closed_fd = dup(fds[0]);
     (void)close(closed_fd);
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(completion_port_add(port, closed_fd, &owner.io), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
     COMPLETION_PORT_ON_EVENTS on_events = owner.io.on_events;
     COMPLETION_PORT_IO_REF hold = owner.io.hold;
@@ -832,48 +748,48 @@ static void completion_port_functions_with_bad_arguments_fail_with_one_error(voi
         owner.io.on_events = (missing == 0) ? NULL : on_events;
         owner.io.hold = (missing == 1) ? NULL : hold;
         owner.io.release = (missing == 2) ? NULL : release;
-        start_capture();
+        log_capture_start();
         assert_int_not_equal(completion_port_add(port, fds[0], &owner.io), 0);
-        assert_int_equal(stop_capture(), 1);
+        assert_int_equal(log_capture_stop(), 1);
     }
     owner.io.on_events = on_events;
     owner.io.hold = hold;
     owner.io.release = release;
 
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(completion_port_rearm(NULL, &owner.io), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(completion_port_rearm(port, NULL), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
     /* never added */
     owner.io.fd = fds[0];
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(completion_port_rearm(port, &owner.io), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
     owner.io.fd = -1;
 
-    start_capture();
+    log_capture_start();
     completion_port_remove(NULL, &owner.io);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
-    start_capture();
+    log_capture_start();
     completion_port_remove(port, NULL);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
-    start_capture();
+    log_capture_start();
     completion_port_remove(port, &owner.io); /* fd -1: never added */
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(completion_port_post(NULL, &owner.io), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(completion_port_post(port, NULL), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
     /* nothing was delivered, held or allocated by any of them */
     test_sleep_ms(30);
@@ -899,21 +815,21 @@ static void completion_port_functions_with_bad_arguments_fail_with_one_error(voi
 
 static void sweep_create(uint32_t workers, int error)
 {
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     uint32_t nth;
     for (nth = 1; nth < 100; nth++)
     {
-        start_capture();
+        log_capture_start();
         sys_fault_arm(SYS_FAULT_ALL, nth, error);
         COMPLETION_PORT_HANDLE port = completion_port_create(workers);
         bool fired = sys_fault_fired();
         sys_fault_disarm();
-        int errors = stop_capture();
+        int errors = log_capture_stop();
         if (!fired)
         {
             assert_non_null(port);
             assert_int_equal(errors, 0);
-            assert_int_equal(count_threads(), baseline.threads + (int)workers);
+            assert_int_equal(test_count_threads(), baseline.threads + (int)workers);
             completion_port_dec_ref(port);
             assert_back_to(baseline);
             break;
@@ -942,7 +858,7 @@ static void completion_port_add_fault_sweep(void** state)
     int errors_to_try[] = {EIO, ENOMEM};
     for (size_t e = 0; e < 2; e++)
     {
-        BASELINE baseline = take_baseline();
+        TEST_BASELINE baseline = test_baseline_take();
         uint32_t nth;
         for (nth = 1; nth < 16; nth++)
         {
@@ -953,12 +869,12 @@ static void completion_port_add_fault_sweep(void** state)
             make_pair(fds);
             TEST_IO owner;
             test_io_init(&owner, port);
-            start_capture();
+            log_capture_start();
             sys_fault_arm(SYS_FAULT_ALL, nth, errors_to_try[e]);
             int result = completion_port_add(port, fds[0], &owner.io);
             bool fired = sys_fault_fired();
             sys_fault_disarm();
-            int errors = stop_capture();
+            int errors = log_capture_stop();
             if (fired)
             {
                 assert_int_not_equal(result, 0);
@@ -995,7 +911,7 @@ static void completion_port_add_fault_sweep(void** state)
 static void completion_port_rearm_fault_sweep(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(1);
     assert_non_null(port);
     int fds[2];
@@ -1009,12 +925,12 @@ static void completion_port_rearm_fault_sweep(void** state)
     for (nth = 1; nth < 16; nth++)
     {
         int before = atomic_load(&owner.event_calls);
-        start_capture();
+        log_capture_start();
         sys_fault_arm(SYS_FAULT_ALL, nth, EIO);
         int result = completion_port_rearm(port, &owner.io);
         bool fired = sys_fault_fired();
         sys_fault_disarm();
-        int errors = stop_capture();
+        int errors = log_capture_stop();
         if (!fired)
         {
             assert_int_equal(result, 0);
@@ -1042,7 +958,7 @@ static void completion_port_rearm_fault_sweep(void** state)
 static void completion_port_post_fault_sweep(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     COMPLETION_PORT_HANDLE port = completion_port_create(2);
     assert_non_null(port);
     TEST_IO owner;

@@ -3,7 +3,6 @@
  * These run against the real completion port. Whether a port exists is observed through
  * platform_get_completion_port, the live-allocation counter of the fault-injecting sys seam and
  * the number of open fds (the port owns an epoll fd and an eventfd). */
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -22,93 +21,10 @@
 #include "c_pal/logger.h"
 #include "c_pal/platform.h"
 #include "c_pal/platform_linux.h"
+#include "log_capture.h"
 #include "sys_fault.h"
 #include "test_main.h"
-
-/* ---- log capture ---- */
-
-typedef struct LOG_CAPTURE_TAG
-{
-    pthread_mutex_t lock;
-    int errors;
-    int warnings;
-    char last_error[1024];
-    char last_warning[1024];
-} LOG_CAPTURE;
-
-static LOG_CAPTURE log_capture = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void capture_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
-{
-    (void)file; (void)line; (void)function;
-    LOG_CAPTURE* c = context;
-    (void)pthread_mutex_lock(&c->lock);
-    if (level == LOGGER_LEVEL_ERROR)
-    {
-        c->errors++;
-        (void)snprintf(c->last_error, sizeof(c->last_error), "%s", message);
-    }
-    else if (level == LOGGER_LEVEL_WARNING)
-    {
-        c->warnings++;
-        (void)snprintf(c->last_warning, sizeof(c->last_warning), "%s", message);
-    }
-    (void)pthread_mutex_unlock(&c->lock);
-}
-
-static void start_capture(void)
-{
-    (void)pthread_mutex_lock(&log_capture.lock);
-    log_capture.errors = 0;
-    log_capture.warnings = 0;
-    log_capture.last_error[0] = '\0';
-    log_capture.last_warning[0] = '\0';
-    (void)pthread_mutex_unlock(&log_capture.lock);
-    logger_set_level(LOGGER_LEVEL_WARNING);
-    logger_set_sink(capture_sink, &log_capture);
-}
-
-static void stop_capture(void)
-{
-    logger_set_sink(NULL, NULL);
-}
-
-/* ---- resource baselines ---- */
-
-static int count_open_fds(void)
-{
-    DIR* dir = opendir("/proc/self/fd");
-    assert_non_null(dir);
-    int count = 0;
-    struct dirent* entry;
-    while ((entry = readdir(dir)) != NULL)
-    {
-        if (entry->d_name[0] != '.')
-        {
-            count++;
-        }
-    }
-    (void)closedir(dir);
-    return count;
-}
-
-typedef struct BASELINE_TAG
-{
-    int64_t allocations;
-    int fds;
-} BASELINE;
-
-static BASELINE take_baseline(void)
-{
-    BASELINE baseline = {.allocations = sys_fault_live_allocations(), .fds = count_open_fds()};
-    return baseline;
-}
-
-static void assert_back_to(BASELINE baseline)
-{
-    assert_int_equal(sys_fault_live_allocations(), baseline.allocations);
-    assert_int_equal(count_open_fds(), baseline.fds);
-}
+#include "test_util.h"
 
 /* Every test starts from "not initialised, no worker count set, no env", whatever ran before. */
 static void reset_platform_settings(void)
@@ -121,8 +37,8 @@ static bool platform_is_initialised(void)
 {
     logger_set_level(LOGGER_LEVEL_ERROR);
     /* Quiet: the NULL case logs an error, which is expected here. */
-    LOG_CAPTURE quiet = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    logger_set_sink(capture_sink, &quiet);
+    LOG_CAPTURE quiet = LOG_CAPTURE_INITIALIZER;
+    logger_set_sink(log_capture_sink, &quiet);
     COMPLETION_PORT_HANDLE port = platform_get_completion_port();
     logger_set_sink(NULL, NULL);
     logger_set_level(LOGGER_LEVEL_WARNING);
@@ -163,26 +79,26 @@ static void platform_init_creates_the_port_and_deinit_destroys_it(void** state)
 {
     (void)state;
     reset_platform_settings();
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     assert_false(platform_is_initialised());
 
     assert_int_equal(platform_init(), 0);
     assert_true(sys_fault_live_allocations() > baseline.allocations);
-    assert_true(count_open_fds() > baseline.fds);
+    assert_true(test_count_open_fds() > baseline.fds);
     COMPLETION_PORT_HANDLE port = platform_get_completion_port();
     assert_non_null(port);
     completion_port_dec_ref(port);
 
     platform_deinit();
     assert_false(platform_is_initialised());
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void platform_init_is_reference_counted(void** state)
 {
     (void)state;
     reset_platform_settings();
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     assert_int_equal(platform_init(), 0);
     COMPLETION_PORT_HANDLE first = platform_get_completion_port();
     int64_t allocations_with_one = sys_fault_live_allocations();
@@ -198,21 +114,21 @@ static void platform_init_is_reference_counted(void** state)
     assert_true(platform_is_initialised());
     platform_deinit();
     assert_false(platform_is_initialised());
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void platform_init_after_full_deinit_creates_a_new_port(void** state)
 {
     (void)state;
     reset_platform_settings();
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     for (int i = 0; i < 3; i++)
     {
         assert_int_equal(platform_init(), 0);
         assert_true(platform_is_initialised());
         platform_deinit();
         assert_false(platform_is_initialised());
-        assert_back_to(baseline);
+        test_baseline_assert_back_to(baseline);
     }
 }
 
@@ -220,10 +136,10 @@ static void platform_deinit_without_init_logs_an_error_and_changes_nothing(void*
 {
     (void)state;
     reset_platform_settings();
-    BASELINE baseline = take_baseline();
-    start_capture();
+    TEST_BASELINE baseline = test_baseline_take();
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
     platform_deinit();
-    stop_capture();
+    (void)log_capture_stop();
     assert_int_equal(log_capture.errors, 1);
     assert_non_null(strstr(log_capture.last_error, "platform_init"));
 
@@ -231,16 +147,16 @@ static void platform_deinit_without_init_logs_an_error_and_changes_nothing(void*
     assert_int_equal(platform_init(), 0);
     platform_deinit();
     assert_false(platform_is_initialised());
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void platform_get_completion_port_without_init_returns_null(void** state)
 {
     (void)state;
     reset_platform_settings();
-    start_capture();
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
     COMPLETION_PORT_HANDLE port = platform_get_completion_port();
-    stop_capture();
+    (void)log_capture_stop();
     assert_null(port);
     assert_int_equal(log_capture.errors, 1);
     assert_non_null(strstr(log_capture.last_error, "not initialised"));
@@ -252,7 +168,7 @@ static void platform_get_completion_port_returns_a_reference(void** state)
     (void)state;
     reset_platform_settings();
     assert_int_equal(platform_linux_set_worker_count(2), 0);
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     assert_int_equal(platform_init(), 0);
     int64_t allocations_with_port = sys_fault_live_allocations();
     COMPLETION_PORT_HANDLE port = platform_get_completion_port();
@@ -264,7 +180,7 @@ static void platform_get_completion_port_returns_a_reference(void** state)
     assert_int_equal(completion_port_get_worker_count(port), 2);
 
     completion_port_dec_ref(port);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
     reset_platform_settings();
 }
 
@@ -288,10 +204,10 @@ static void platform_set_worker_count_above_the_maximum_fails(void** state)
     (void)state;
     reset_platform_settings();
     assert_int_equal(platform_linux_set_worker_count(2), 0);
-    start_capture();
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
     int result = platform_linux_set_worker_count(COMPLETION_PORT_MAX_WORKERS + 1);
     int result_max = platform_linux_set_worker_count(UINT32_MAX);
-    stop_capture();
+    (void)log_capture_stop();
     assert_int_not_equal(result, 0);
     assert_int_not_equal(result_max, 0);
     assert_int_equal(log_capture.errors, 2);
@@ -305,14 +221,14 @@ static void platform_worker_count_comes_from_the_environment(void** state)
 {
     (void)state;
     reset_platform_settings();
-    start_capture();
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
     (void)setenv(PLATFORM_WORKER_COUNT_ENV, "2", 1);
     assert_int_equal(worker_count_after_init(), 2);
     (void)setenv(PLATFORM_WORKER_COUNT_ENV, "1", 1);
     assert_int_equal(worker_count_after_init(), 1);
     (void)setenv(PLATFORM_WORKER_COUNT_ENV, "64", 1);
     assert_int_equal(worker_count_after_init(), 64);
-    stop_capture();
+    (void)log_capture_stop();
     assert_int_equal(log_capture.warnings, 0);
     assert_int_equal(log_capture.errors, 0);
     reset_platform_settings();
@@ -336,9 +252,9 @@ static void platform_invalid_worker_count_in_the_environment_warns_and_uses_the_
     for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
     {
         (void)setenv(PLATFORM_WORKER_COUNT_ENV, invalid[i], 1);
-        start_capture();
+        log_capture_start_at(LOGGER_LEVEL_WARNING);
         uint32_t count = worker_count_after_init();
-        stop_capture();
+        (void)log_capture_stop();
         assert_int_equal(count, default_worker_count());
         assert_int_equal(log_capture.warnings, 1);
         assert_non_null(strstr(log_capture.last_warning, PLATFORM_WORKER_COUNT_ENV));
@@ -351,9 +267,9 @@ static void platform_without_setting_or_environment_uses_the_default(void** stat
 {
     (void)state;
     reset_platform_settings();
-    start_capture();
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
     uint32_t count = worker_count_after_init();
-    stop_capture();
+    (void)log_capture_stop();
     assert_int_equal(count, default_worker_count());
     assert_int_equal(log_capture.warnings, 0);
 }
@@ -367,17 +283,17 @@ static void platform_init_fails_cleanly_at_every_fallible_call(void** state)
     reset_platform_settings();
     /* A fixed count of several workers, so the sweep also fails a thread start after others ran. */
     assert_int_equal(platform_linux_set_worker_count(4), 0);
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     uint32_t failures = 0;
     uint32_t nth;
     for (nth = 1; nth < 100; nth++)
     {
-        start_capture();
+        log_capture_start_at(LOGGER_LEVEL_WARNING);
         sys_fault_arm(SYS_FAULT_ALL, nth, ENOMEM);
         int result = platform_init();
         bool fired = sys_fault_fired();
         sys_fault_disarm();
-        stop_capture();
+        (void)log_capture_stop();
         if (!fired)
         {
             assert_int_equal(result, 0);
@@ -387,18 +303,18 @@ static void platform_init_fails_cleanly_at_every_fallible_call(void** state)
         assert_int_not_equal(result, 0);
         assert_true(log_capture.errors >= 1);
         assert_false(platform_is_initialised());
-        assert_back_to(baseline);
+        test_baseline_assert_back_to(baseline);
         failures++;
     }
     assert_true(nth < 100);
     /* At least: the port allocation, epoll, eventfd, epoll_ctl and the four worker threads. */
     assert_true(failures >= 8);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 
     /* A failed init did not count: deinit now is unbalanced and says so. */
-    start_capture();
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
     platform_deinit();
-    stop_capture();
+    (void)log_capture_stop();
     assert_int_equal(log_capture.errors, 1);
     reset_platform_settings();
 }
@@ -490,12 +406,12 @@ static void platform_concurrent_init_creates_exactly_one_port(void** state)
     (void)state;
     reset_platform_settings();
     assert_int_equal(platform_linux_set_worker_count(2), 0);
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     for (int round = 0; round < 20; round++)
     {
         concurrent_init_round();
         assert_false(platform_is_initialised());
-        assert_back_to(baseline);
+        test_baseline_assert_back_to(baseline);
     }
     reset_platform_settings();
 }
@@ -532,8 +448,8 @@ static void platform_concurrent_init_deinit_pairs_leak_nothing(void** state)
     (void)state;
     reset_platform_settings();
     assert_int_equal(platform_linux_set_worker_count(2), 0);
-    BASELINE baseline = take_baseline();
-    start_capture();
+    TEST_BASELINE baseline = test_baseline_take();
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
     pthread_barrier_t barrier;
     assert_int_equal(pthread_barrier_init(&barrier, NULL, INIT_THREADS), 0);
     INIT_THREAD contexts[INIT_THREADS];
@@ -547,7 +463,7 @@ static void platform_concurrent_init_deinit_pairs_leak_nothing(void** state)
     {
         (void)pthread_join(threads[t], NULL);
     }
-    stop_capture();
+    (void)log_capture_stop();
     (void)pthread_barrier_destroy(&barrier);
     for (int t = 0; t < INIT_THREADS; t++)
     {
@@ -555,7 +471,7 @@ static void platform_concurrent_init_deinit_pairs_leak_nothing(void** state)
     }
     assert_int_equal(log_capture.errors, 0);
     assert_false(platform_is_initialised());
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
     reset_platform_settings();
 }
 

@@ -23,82 +23,12 @@
 
 #include "c_pal/logger.h"
 #include "c_pal/socket_transport.h"
+#include "log_capture.h"
 #include "sys_fault.h"
 #include "test_main.h"
 #include "test_util.h"
 
-/* ---- log capture ---- */
-
-typedef struct LOG_CAPTURE_TAG
-{
-    pthread_mutex_t lock;
-    int errors;
-    int warnings;
-    char last_error[1024];
-} LOG_CAPTURE;
-
-static LOG_CAPTURE log_capture = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void capture_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
-{
-    (void)file; (void)line; (void)function;
-    LOG_CAPTURE* c = context;
-    (void)pthread_mutex_lock(&c->lock);
-    if (level == LOGGER_LEVEL_ERROR)
-    {
-        c->errors++;
-        (void)snprintf(c->last_error, sizeof(c->last_error), "%s", message);
-    }
-    else if (level == LOGGER_LEVEL_WARNING)
-    {
-        c->warnings++;
-    }
-    (void)pthread_mutex_unlock(&c->lock);
-}
-
-static void start_capture(void)
-{
-    (void)pthread_mutex_lock(&log_capture.lock);
-    log_capture.errors = 0;
-    log_capture.warnings = 0;
-    log_capture.last_error[0] = '\0';
-    (void)pthread_mutex_unlock(&log_capture.lock);
-    logger_set_level(LOGGER_LEVEL_VERBOSE);
-    logger_set_sink(capture_sink, &log_capture);
-}
-
-static int stop_capture(void)
-{
-    logger_set_sink(NULL, NULL);
-    logger_set_level(LOGGER_LEVEL_WARNING);
-    (void)pthread_mutex_lock(&log_capture.lock);
-    int errors = log_capture.errors;
-    (void)pthread_mutex_unlock(&log_capture.lock);
-    return errors;
-}
-
-/* ---- baselines and helpers ---- */
-
-typedef struct BASELINE_TAG
-{
-    int64_t allocations;
-    int fds;
-} BASELINE;
-
-static BASELINE take_baseline(void)
-{
-    sys_fault_disarm();
-    sys_fault_set_send_limit(0);
-    sys_fault_set_recv_limit(0);
-    BASELINE baseline = {.allocations = sys_fault_live_allocations(), .fds = test_count_open_fds()};
-    return baseline;
-}
-
-static void assert_back_to(BASELINE baseline)
-{
-    assert_int_equal(sys_fault_live_allocations(), baseline.allocations);
-    assert_int_equal(test_count_open_fds(), baseline.fds);
-}
+/* ---- helpers ---- */
 
 static bool fd_is_open(int fd)
 {
@@ -115,35 +45,6 @@ static void set_nonblocking_raw(int fd)
     int flags = fcntl(fd, F_GETFL);
     assert_true(flags >= 0);
     assert_int_equal(fcntl(fd, F_SETFL, flags | O_NONBLOCK), 0);
-}
-
-/* Reads exactly len bytes from a blocking or non-blocking fd, failing the test after 5 s. */
-static void read_exact(int fd, uint8_t* buf, size_t len)
-{
-    size_t got = 0;
-    uint64_t start = test_now_ms();
-    while (got < len)
-    {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int ready = poll(&p, 1, 100);
-        assert_true(ready >= 0 || errno == EINTR);
-        if (ready > 0)
-        {
-            ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
-            if (n > 0)
-            {
-                got += (size_t)n;
-            }
-            else
-            {
-                assert_true(n < 0 && (errno == EAGAIN || errno == EINTR));
-            }
-        }
-        if (test_now_ms() - start > 5000)
-        {
-            fail_msg("read_exact: got %zu of %zu bytes", got, len);
-        }
-    }
 }
 
 /* Whether fd has no data waiting. */
@@ -173,24 +74,24 @@ static void count_sigpipe(int signal_number)
 static void socket_transport_create_from_socket_with_invalid_socket_fails(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
-    start_capture();
+    TEST_BASELINE baseline = test_baseline_take();
+    log_capture_start();
     SOCKET_TRANSPORT_HANDLE transport = socket_transport_create_from_socket(INVALID_SOCKET);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
     assert_null(transport);
     assert_non_null(strstr(log_capture.last_error, "INVALID_SOCKET"));
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_create_from_socket_wraps_the_fd(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
-    start_capture();
+    log_capture_start();
     SOCKET_TRANSPORT_HANDLE transport = socket_transport_create_from_socket(fds[0]);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_non_null(transport);
     assert_int_equal(socket_transport_get_underlying_socket(transport), fds[0]);
     assert_true(socket_transport_is_valid_socket(transport));
@@ -199,26 +100,26 @@ static void socket_transport_create_from_socket_wraps_the_fd(void** state)
     socket_transport_destroy(transport);
     assert_false(fd_is_open(fds[0]));
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 /* A failed create leaves the fd with the caller: it is neither closed nor wrapped. */
 static void socket_transport_create_from_socket_fails_cleanly_when_allocation_fails(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     int64_t live = sys_fault_live_allocations();
     uint32_t nth;
     for (nth = 1; nth < 16; nth++)
     {
-        start_capture();
+        log_capture_start();
         sys_fault_arm(SYS_FAULT_ALL, nth, ENOMEM);
         SOCKET_TRANSPORT_HANDLE transport = socket_transport_create_from_socket(fds[0]);
         bool fired = sys_fault_fired();
         sys_fault_disarm();
-        int errors = stop_capture();
+        int errors = log_capture_stop();
         if (!fired)
         {
             assert_non_null(transport);
@@ -235,44 +136,44 @@ static void socket_transport_create_from_socket_fails_cleanly_when_allocation_fa
     assert_true(nth >= 2);
     assert_false(fd_is_open(fds[0]));
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_destroy_closes_the_fd_and_the_peer_sees_the_end(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
-    start_capture();
+    log_capture_start();
     socket_transport_destroy(transport);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_false(fd_is_open(fds[0]));
     uint8_t byte;
     assert_int_equal(recv(fds[1], &byte, 1, MSG_DONTWAIT), 0);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_destroy_with_null_logs_one_error(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
-    start_capture();
+    TEST_BASELINE baseline = test_baseline_take();
+    log_capture_start();
     socket_transport_destroy(NULL);
-    assert_int_equal(stop_capture(), 1);
-    assert_back_to(baseline);
+    assert_int_equal(log_capture_stop(), 1);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_disconnect_with_null_logs_one_error(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
-    start_capture();
+    TEST_BASELINE baseline = test_baseline_take();
+    log_capture_start();
     socket_transport_disconnect(NULL);
-    assert_int_equal(stop_capture(), 1);
-    assert_back_to(baseline);
+    assert_int_equal(log_capture_stop(), 1);
+    test_baseline_assert_back_to(baseline);
 }
 
 /* Disconnect shuts down (the peer sees the end of the stream even when the fd was duplicated) and
@@ -281,16 +182,16 @@ static void socket_transport_disconnect_with_null_logs_one_error(void** state)
 static void socket_transport_disconnect_is_idempotent(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     int duplicate = dup(fds[0]);
     assert_true(duplicate >= 0);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
 
-    start_capture();
+    log_capture_start();
     socket_transport_disconnect(transport);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_false(fd_is_open(fds[0]));
     assert_false(socket_transport_is_valid_socket(transport));
     assert_int_equal(socket_transport_get_underlying_socket(transport), INVALID_SOCKET);
@@ -302,17 +203,17 @@ static void socket_transport_disconnect_is_idempotent(void** state)
     int reused = dup(fds[1]);
     assert_int_equal(reused, fds[0]);
 
-    start_capture();
+    log_capture_start();
     socket_transport_disconnect(transport);
     socket_transport_disconnect(transport);
     socket_transport_destroy(transport);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_true(fd_is_open(reused));
 
     (void)close(reused);
     (void)close(duplicate);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 /* ---- is_valid_socket / get_underlying_socket ---- */
@@ -322,10 +223,10 @@ static void socket_transport_disconnect_is_idempotent(void** state)
 static void socket_transport_is_valid_socket_tracks_the_fd(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
-    start_capture();
+    TEST_BASELINE baseline = test_baseline_take();
+    log_capture_start();
     assert_false(socket_transport_is_valid_socket(NULL));
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
 
     int fds[2];
     make_pair(fds);
@@ -335,13 +236,13 @@ static void socket_transport_is_valid_socket_tracks_the_fd(void** state)
     assert_false(socket_transport_is_valid_socket(transport));
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_get_underlying_socket_returns_the_fd(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[1]);
@@ -349,10 +250,10 @@ static void socket_transport_get_underlying_socket_returns_the_fd(void** state)
     socket_transport_destroy(transport);
     (void)close(fds[0]);
 
-    start_capture();
+    log_capture_start();
     assert_int_equal(socket_transport_get_underlying_socket(NULL), INVALID_SOCKET);
-    assert_int_equal(stop_capture(), 1);
-    assert_back_to(baseline);
+    assert_int_equal(log_capture_stop(), 1);
+    test_baseline_assert_back_to(baseline);
 }
 
 /* ---- set_nonblocking ---- */
@@ -360,7 +261,7 @@ static void socket_transport_get_underlying_socket_returns_the_fd(void** state)
 static void socket_transport_set_nonblocking_sets_o_nonblock_and_fd_cloexec(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds); /* blocking, not close-on-exec */
     assert_int_equal(fcntl(fds[0], F_GETFL) & O_NONBLOCK, 0);
@@ -368,9 +269,9 @@ static void socket_transport_set_nonblocking_sets_o_nonblock_and_fd_cloexec(void
     int other_flags = fcntl(fds[0], F_GETFL);
 
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
-    start_capture();
+    log_capture_start();
     assert_int_equal(socket_transport_set_nonblocking(transport), 0);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_int_not_equal(fcntl(fds[0], F_GETFL) & O_NONBLOCK, 0);
     assert_int_not_equal(fcntl(fds[0], F_GETFD) & FD_CLOEXEC, 0);
     /* the other status flags are kept */
@@ -386,33 +287,33 @@ static void socket_transport_set_nonblocking_sets_o_nonblock_and_fd_cloexec(void
 
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_set_nonblocking_without_a_socket_fails(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
-    start_capture();
+    TEST_BASELINE baseline = test_baseline_take();
+    log_capture_start();
     assert_int_not_equal(socket_transport_set_nonblocking(NULL), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
 
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
     socket_transport_disconnect(transport);
-    start_capture();
+    log_capture_start();
     assert_int_not_equal(socket_transport_set_nonblocking(transport), 0);
-    assert_int_equal(stop_capture(), 1);
+    assert_int_equal(log_capture_stop(), 1);
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_set_nonblocking_fails_cleanly_when_fcntl_fails(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int errors_to_try[] = {EIO, ENOMEM};
     for (size_t e = 0; e < sizeof(errors_to_try) / sizeof(errors_to_try[0]); e++)
     {
@@ -422,12 +323,12 @@ static void socket_transport_set_nonblocking_fails_cleanly_when_fcntl_fails(void
             int fds[2];
             make_pair(fds);
             SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
-            start_capture();
+            log_capture_start();
             sys_fault_arm(SYS_FAULT_ALL, nth, errors_to_try[e]);
             int result = socket_transport_set_nonblocking(transport);
             bool fired = sys_fault_fired();
             sys_fault_disarm();
-            int errors = stop_capture();
+            int errors = log_capture_stop();
             if (fired)
             {
                 assert_int_not_equal(result, 0);
@@ -445,7 +346,7 @@ static void socket_transport_set_nonblocking_fails_cleanly_when_fcntl_fails(void
             assert_int_not_equal(fcntl(fds[0], F_GETFD) & FD_CLOEXEC, 0);
             socket_transport_destroy(transport);
             (void)close(fds[1]);
-            assert_back_to(baseline);
+            test_baseline_assert_back_to(baseline);
             if (!fired)
             {
                 break;
@@ -461,7 +362,7 @@ static void socket_transport_set_nonblocking_fails_cleanly_when_fcntl_fails(void
 static void socket_transport_send_gathers_several_buffers_in_order(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
@@ -474,26 +375,26 @@ static void socket_transport_send_gathers_several_buffers_in_order(void** state)
         {.length = 1999, .buffer = data + 1001},
     };
     uint32_t written = 0;
-    start_capture();
+    log_capture_start();
     assert_int_equal(socket_transport_send(transport, buffers, 3, &written, 0, NULL), SOCKET_SEND_OK);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_int_equal(written, sizeof(data));
 
     uint8_t received[3000];
-    read_exact(fds[1], received, sizeof(received));
+    test_read_exact(fds[1], received, sizeof(received));
     assert_int_equal(test_check_pattern(received, sizeof(received), 0), sizeof(received));
     assert_true(nothing_to_read(fds[1]));
 
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 /* 64 buffers, the most one call takes. */
 static void socket_transport_send_takes_64_buffers(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
@@ -509,17 +410,17 @@ static void socket_transport_send_takes_64_buffers(void** state)
     assert_int_equal(socket_transport_send(transport, buffers, 64, &written, 0, NULL), SOCKET_SEND_OK);
     assert_int_equal(written, sizeof(data));
     uint8_t received[sizeof(data)];
-    read_exact(fds[1], received, sizeof(received));
+    test_read_exact(fds[1], received, sizeof(received));
     assert_int_equal(test_check_pattern(received, sizeof(received), 0), sizeof(received));
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_send_reports_a_partial_write(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
@@ -533,18 +434,18 @@ static void socket_transport_send_reports_a_partial_write(void** state)
     assert_int_equal(result, SOCKET_SEND_OK);
     assert_int_equal(written, 350);
     uint8_t received[350];
-    read_exact(fds[1], received, sizeof(received));
+    test_read_exact(fds[1], received, sizeof(received));
     assert_int_equal(test_check_pattern(received, sizeof(received), 0), sizeof(received));
     assert_true(nothing_to_read(fds[1]));
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_send_would_block_on_a_full_socket(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
@@ -578,7 +479,7 @@ static void socket_transport_send_would_block_on_a_full_socket(void** state)
     while (drained < total)
     {
         size_t want = (total - drained > sizeof(sink)) ? sizeof(sink) : (size_t)(total - drained);
-        read_exact(fds[1], sink, want);
+        test_read_exact(fds[1], sink, want);
         drained += want;
     }
     assert_int_equal(socket_transport_send(transport, &buffer, 1, &written, 0, NULL), SOCKET_SEND_OK);
@@ -586,13 +487,13 @@ static void socket_transport_send_would_block_on_a_full_socket(void** state)
 
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_send_after_the_peer_closed_reports_shutdown_without_sigpipe(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     struct sigaction action = {.sa_handler = count_sigpipe};
     struct sigaction previous;
     (void)sigemptyset(&action.sa_mask);
@@ -606,11 +507,11 @@ static void socket_transport_send_after_the_peer_closed_reports_shutdown_without
     uint8_t data[10] = {0};
     SOCKET_BUFFER buffer = {.length = sizeof(data), .buffer = data};
     uint32_t written = 77;
-    start_capture();
+    log_capture_start();
     errno = 0;
     SOCKET_SEND_RESULT result = socket_transport_send(transport, &buffer, 1, &written, 0, NULL);
     int error = errno;
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_int_equal(result, SOCKET_SEND_SHUTDOWN);
     /* errno is kept for SHUTDOWN */
     assert_int_equal(error, EPIPE);
@@ -618,14 +519,14 @@ static void socket_transport_send_after_the_peer_closed_reports_shutdown_without
 
     socket_transport_destroy(transport);
     assert_int_equal(sigaction(SIGPIPE, &previous, NULL), 0);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 /* The result each injected sendmsg errno maps to; EINTR is retried and the send goes through. */
 static void socket_transport_send_maps_errors(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     struct
     {
         int error;
@@ -669,20 +570,20 @@ static void socket_transport_send_maps_errors(void** state)
         {
             assert_int_equal(written, sizeof(data));
             uint8_t received[sizeof(data)];
-            read_exact(fds[1], received, sizeof(received));
+            test_read_exact(fds[1], received, sizeof(received));
             assert_int_equal(test_check_pattern(received, sizeof(received), 0), sizeof(received));
         }
     }
     assert_true(nothing_to_read(fds[1]));
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_send_fault_sweep(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int errors_to_try[] = {EIO, ENOMEM};
     for (size_t e = 0; e < 2; e++)
     {
@@ -713,11 +614,11 @@ static void socket_transport_send_fault_sweep(void** state)
         (void)printf("socket_transport_send sweep (errno %d): %u failure points\n", errors_to_try[e], nth - 1);
         assert_true(nth >= 2);
         uint8_t received[100];
-        read_exact(fds[1], received, sizeof(received));
+        test_read_exact(fds[1], received, sizeof(received));
         assert_int_equal(test_check_pattern(received, sizeof(received), 0), sizeof(received));
         socket_transport_destroy(transport);
         (void)close(fds[1]);
-        assert_back_to(baseline);
+        test_baseline_assert_back_to(baseline);
     }
 }
 
@@ -725,7 +626,7 @@ static void socket_transport_send_fault_sweep(void** state)
 static void socket_transport_send_with_bad_arguments_fails(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
@@ -758,16 +659,16 @@ static void socket_transport_send_with_bad_arguments_fails(void** state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     {
-        start_capture();
+        log_capture_start();
         SOCKET_SEND_RESULT result = socket_transport_send(cases[i].transport, cases[i].payload, cases[i].count, cases[i].written, 0, NULL);
-        int errors = stop_capture();
+        int errors = log_capture_stop();
         assert_int_equal(result, SOCKET_SEND_INVALID_ARG);
         assert_int_equal(errors, 1);
     }
     assert_true(nothing_to_read(fds[1]));
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 /* ---- receive ---- */
@@ -775,7 +676,7 @@ static void socket_transport_send_with_bad_arguments_fails(void** state)
 static void socket_transport_receive_scatters_over_several_buffers_in_order(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
@@ -788,9 +689,9 @@ static void socket_transport_receive_scatters_over_several_buffers_in_order(void
     memset(c, 0, sizeof(c));
     SOCKET_BUFFER buffers[3] = {{.length = sizeof(a), .buffer = a}, {.length = sizeof(b), .buffer = b}, {.length = sizeof(c), .buffer = c}};
     uint32_t received = 0;
-    start_capture();
+    log_capture_start();
     assert_int_equal(socket_transport_receive(transport, buffers, 3, &received, 0, NULL), SOCKET_RECEIVE_OK);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_int_equal(received, 1000);
     assert_int_equal(test_check_pattern(a, sizeof(a), 0), sizeof(a));
     assert_int_equal(test_check_pattern(b, sizeof(b), 300), sizeof(b));
@@ -801,13 +702,13 @@ static void socket_transport_receive_scatters_over_several_buffers_in_order(void
     }
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_receive_would_block_on_an_empty_socket(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     set_nonblocking_raw(fds[0]);
@@ -815,19 +716,19 @@ static void socket_transport_receive_would_block_on_an_empty_socket(void** state
     uint8_t buffer_bytes[10];
     SOCKET_BUFFER buffer = {.length = sizeof(buffer_bytes), .buffer = buffer_bytes};
     uint32_t received = 55;
-    start_capture();
+    log_capture_start();
     assert_int_equal(socket_transport_receive(transport, &buffer, 1, &received, 0, NULL), SOCKET_RECEIVE_WOULD_BLOCK);
-    assert_int_equal(stop_capture(), 0);
+    assert_int_equal(log_capture_stop(), 0);
     assert_int_equal(received, 0);
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_receive_after_the_peer_closed_reports_shutdown(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
@@ -846,14 +747,14 @@ static void socket_transport_receive_after_the_peer_closed_reports_shutdown(void
     assert_int_equal(socket_transport_receive(transport, &buffer, 1, &received, 0, NULL), SOCKET_RECEIVE_SHUTDOWN);
     assert_int_equal(received, 0);
     socket_transport_destroy(transport);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 /* A reset connection (the peer closed with unread data) is SHUTDOWN too. */
 static void socket_transport_receive_after_a_reset_reports_shutdown(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     assert_int_equal(test_tcp_pair(fds, 0, 0), 0);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
@@ -871,13 +772,13 @@ static void socket_transport_receive_after_a_reset_reports_shutdown(void** state
     assert_int_equal(errno, ECONNRESET);
     assert_int_equal(received, 0);
     socket_transport_destroy(transport);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_receive_maps_errors(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     struct
     {
         int error;
@@ -928,13 +829,13 @@ static void socket_transport_receive_maps_errors(void** state)
     }
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static void socket_transport_receive_fault_sweep(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int errors_to_try[] = {EIO, ENOMEM};
     for (size_t e = 0; e < 2; e++)
     {
@@ -970,14 +871,14 @@ static void socket_transport_receive_fault_sweep(void** state)
         assert_int_equal(test_check_pattern(b, 70, 30), 70);
         socket_transport_destroy(transport);
         (void)close(fds[1]);
-        assert_back_to(baseline);
+        test_baseline_assert_back_to(baseline);
     }
 }
 
 static void socket_transport_receive_with_bad_arguments_fails(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
@@ -1013,9 +914,9 @@ static void socket_transport_receive_with_bad_arguments_fails(void** state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     {
-        start_capture();
+        log_capture_start();
         SOCKET_RECEIVE_RESULT result = socket_transport_receive(cases[i].transport, cases[i].payload, cases[i].count, cases[i].received, 0, NULL);
-        int errors = stop_capture();
+        int errors = log_capture_stop();
         assert_int_equal(result, SOCKET_RECEIVE_INVALID_ARG);
         assert_int_equal(errors, 1);
     }
@@ -1025,14 +926,14 @@ static void socket_transport_receive_with_bad_arguments_fails(void** state)
     assert_memory_equal(got, data, 4);
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 /* Send and receive after disconnect fail without touching a (possibly reused) fd number. */
 static void socket_transport_send_and_receive_after_disconnect_fail(void** state)
 {
     (void)state;
-    BASELINE baseline = take_baseline();
+    TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
     SOCKET_TRANSPORT_HANDLE transport = create_transport(fds[0]);
@@ -1046,7 +947,7 @@ static void socket_transport_send_and_receive_after_disconnect_fail(void** state
     assert_true(receive_result == SOCKET_RECEIVE_ERROR || receive_result == SOCKET_RECEIVE_SHUTDOWN);
     socket_transport_destroy(transport);
     (void)close(fds[1]);
-    assert_back_to(baseline);
+    test_baseline_assert_back_to(baseline);
 }
 
 static const struct CMUnitTest tests[] = {
