@@ -66,7 +66,8 @@ typedef enum IO_STATUS_TAG
     IO_DONE,        /* the operation finished */
     IO_WOULD_BLOCK, /* no (more) progress until the fd is ready */
     IO_EOF,         /* the peer closed its side */
-    IO_FAILED       /* an error; errno tells which */
+    IO_FAILED,      /* an error; errno tells which */
+    IO_CLOSED       /* close took the queues meanwhile: the op is no longer ours */
 } IO_STATUS;
 
 typedef union OP_CALLBACK_TAG
@@ -147,6 +148,10 @@ typedef struct ASYNC_SOCKET_TAG
     uint32_t in_seq;         /* bumped per input event, to notice one that races an EAGAIN */
     uint32_t out_seq;
     bool write_busy;         /* a thread is sending; only it touches the send side */
+    /* Set by close when it takes the queues. A thread that was doing I/O without the lock (a
+     * transport hook that closed the socket, or the circle case of close) then must not touch
+     * the op it was working on, nor call the transport again. Read without the lock too. */
+    atomic_bool drained;
     OP_QUEUE sends;
     OP_QUEUE receives;
     OP_QUEUE notifies;
@@ -484,6 +489,10 @@ static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* b
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_017: the fd is non-blocking and nothing here waits */
     while (*index < count)
     {
+        if (atomic_load_explicit(&socket->drained, memory_order_acquire))
+        {
+            return IO_CLOSED; /* a hook closed the socket: call the transport no more */
+        }
         size_t offered;
         ssize_t sent = transport_send_once(socket, buffers, count, *index, *offset, &offered);
         if (sent < 0)
@@ -559,6 +568,10 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness
     *emptiness = MAYBE_MORE;
     for (;;)
     {
+        if (atomic_load_explicit(&socket->drained, memory_order_acquire))
+        {
+            return IO_CLOSED; /* a hook closed the socket: call the transport no more */
+        }
         size_t asked = bytes_asked(socket, op);
         ssize_t received = transport_recv_once(socket, op);
         if (received < 0)
@@ -630,14 +643,14 @@ static void finish_op(ASYNC_SOCKET* socket, OP* op, uint32_t result)
     queue_push(&socket->completed, op);
 }
 
-/* Lock held on entry and exit, released around each callback. Calls back the ops of `list` one
- * at a time in order, recycling each record after its callback; with `while_open`, stops as
- * soon as the socket is no longer open, leaving the rest to close.
+/* Lock held on entry and exit, released around each callback. Calls back at most `limit` ops of
+ * `list`, one at a time in order, recycling each record first; with `while_open`, stops as soon
+ * as the socket is no longer open, leaving the rest to close.
  * Codes_SRS_ASYNC_SOCKET_LINUX_11_087 (after an error too, the record goes back) */
-static void call_back_list(ASYNC_SOCKET* socket, OP_QUEUE* list, bool while_open)
+static void call_back_list(ASYNC_SOCKET* socket, OP_QUEUE* list, bool while_open, uint32_t limit)
 {
     OP* op;
-    while ((!while_open || socket->state == STATE_OPEN) && (op = queue_pop(list)) != NULL)
+    while (limit-- > 0 && (!while_open || socket->state == STATE_OPEN) && (op = queue_pop(list)) != NULL)
     {
         COMPLETION completion = {
             .kind = (OP_KIND)op->kind,
@@ -753,6 +766,10 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
         IO_STATUS status = send_buffers(socket, op->buffers, op->buffer_count, &op->index, &op->offset);
         *error = errno;
         lock_acquire(&socket->lock);
+        if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
+        {
+            return IO_CLOSED;
+        }
         if (status == IO_DONE)
         {
             finish_op(socket, queue_pop(&socket->sends), ASYNC_SOCKET_SEND_OK);
@@ -766,6 +783,10 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
     ssize_t sent = socket_transport__sendv(socket->transport, iov, count);
     *error = errno;
     lock_acquire(&socket->lock);
+    if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
+    {
+        return IO_CLOSED;
+    }
     if (sent < 0)
     {
         return (*error == EAGAIN || *error == EWOULDBLOCK) ? IO_WOULD_BLOCK : IO_FAILED;
@@ -788,6 +809,10 @@ static void dispatch_sends(ASYNC_SOCKET* socket)
         int error = 0;
         IO_STATUS status = send_step(socket, &error);
         socket->write_busy = false;
+        if (status == IO_CLOSED)
+        {
+            return; /* close took the queue while this thread was sending */
+        }
         if (status == IO_WOULD_BLOCK)
         {
             /* an output event that raced the EAGAIN means there may be room again */
@@ -839,6 +864,10 @@ static void dispatch_one_receive(ASYNC_SOCKET* socket)
     int error = errno;
 
     lock_acquire(&socket->lock);
+    if (status == IO_CLOSED || atomic_load_explicit(&socket->drained, memory_order_relaxed))
+    {
+        return; /* close took the op (a transport hook closed the socket): it is not ours */
+    }
     /* A short read leaves an end of stream that arrived with the data unreported, and its
      * event is already spent: after a hang-up only EAGAIN proves the socket empty. */
     bool empty = (emptiness == WOULD_BLOCK) || (emptiness == SHORT_READ && !socket->hung_up);
@@ -927,7 +956,14 @@ static bool dispatch_loop(ASYNC_SOCKET* socket)
         deliveries++;
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_007: a callback that closes the socket stops this
          * delivery; close calls back what is left before it returns */
-        call_back_list(socket, &socket->completed, true);
+        /* only the ops finished so far: sends that these callbacks issue and that go out at once
+         * join the list, and count towards the next batch, not this one */
+        uint32_t batch = 0;
+        for (OP* op = socket->completed.head; op != NULL; op = op->next)
+        {
+            batch++;
+        }
+        call_back_list(socket, &socket->completed, true, batch);
     }
 }
 
@@ -1234,6 +1270,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
      * Codes_SRS_ASYNC_SOCKET_LINUX_11_080 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_081 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_04_008 */
+    atomic_store_explicit(&async_socket->drained, true, memory_order_release);
     OP_QUEUE to_call_back = async_socket->completed;
     async_socket->completed = (OP_QUEUE){NULL, NULL};
     abandon_queue(&async_socket->sends, &to_call_back, ASYNC_SOCKET_SEND_ABANDONED);
@@ -1249,7 +1286,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
 
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_084 (records recycled after the callbacks) */
     lock_acquire(&async_socket->lock);
-    call_back_list(async_socket, &to_call_back, false);
+    call_back_list(async_socket, &to_call_back, false, UINT32_MAX);
     leave_locked(async_socket, &scope);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_041 */
     async_socket->state = STATE_CLOSED;
@@ -1260,12 +1297,8 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
 
 /* ---- send ---- */
 
-static bool check_buffers(const char* function, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count)
+static bool check_buffer_list(const char* function, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count)
 {
-    if (buffer_count == 1 && payload[0].buffer != NULL && payload[0].length != 0)
-    {
-        return true; /* the common case; one length cannot exceed UINT32_MAX */
-    }
     uint64_t total = 0;
     for (uint32_t i = 0; i < buffer_count; i++)
     {
@@ -1282,6 +1315,13 @@ static bool check_buffers(const char* function, const ASYNC_SOCKET_BUFFER* paylo
         return false;
     }
     return true;
+}
+
+static inline bool check_buffers(const char* function, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count)
+{
+    /* the common case inline: one valid buffer, whose length cannot exceed UINT32_MAX */
+    return (buffer_count == 1 && payload[0].buffer != NULL && payload[0].length != 0) ||
+        check_buffer_list(function, payload, buffer_count);
 }
 
 static bool check_send_args(ASYNC_SOCKET_HANDLE async_socket, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete)
@@ -1362,6 +1402,11 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
 
     lock_acquire(&socket->lock);
     socket->write_busy = false;
+    if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
+    {
+        /* the transport hook closed the socket: close has returned, so no callback may follow */
+        status = IO_CLOSED;
+    }
     bool deferred = (status == IO_DONE && nested);
     if (status == IO_WOULD_BLOCK)
     {
@@ -1389,7 +1434,8 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     {
         post_dispatch(socket);
     }
-    ASYNC_SOCKET_SEND_SYNC_RESULT result = (status == IO_WOULD_BLOCK || deferred) ? ASYNC_SOCKET_SEND_SYNC_OK :
+    ASYNC_SOCKET_SEND_SYNC_RESULT result = (status == IO_CLOSED) ? ASYNC_SOCKET_SEND_SYNC_NOT_OPEN :
+        (status == IO_WOULD_BLOCK || deferred) ? ASYNC_SOCKET_SEND_SYNC_OK :
         finish_inline_send(socket, status, error, on_send_complete, context);
 
     lock_acquire(&socket->lock);
@@ -1539,7 +1585,12 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
 
     lock_acquire(&async_socket->lock);
     bool need_dispatch = false;
-    if (result != 0)
+    if (atomic_load_explicit(&async_socket->drained, memory_order_relaxed))
+    {
+        /* a close took the notify while it was being armed and called it back ABANDONED */
+        result = 0;
+    }
+    else if (result != 0)
     {
         (void)queue_remove(&async_socket->notifies, op);
         op_recycle(async_socket, op);

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sys.h"
@@ -12,13 +13,38 @@ void sys_free(void* ptr) { free(ptr); }
 
 int sys_epoll_create1(int flags) { return epoll_create1(flags); }
 int sys_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) { return epoll_ctl(epfd, op, fd, event); }
-int sys_epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) { return epoll_wait(epfd, events, maxevents, timeout); }
+/* The calls on the per-operation path go straight to the kernel: the C library's wrappers make
+ * them thread-cancellation points, which costs a pair of calls around every syscall, and the
+ * library never uses thread cancellation. */
+int sys_epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout)
+{
+#ifdef SYS_epoll_pwait
+    return (int)syscall(SYS_epoll_pwait, epfd, events, maxevents, timeout, NULL, 8);
+#else
+    return epoll_wait(epfd, events, maxevents, timeout);
+#endif
+}
 int sys_eventfd(unsigned int initval, int flags) { return eventfd(initval, flags); }
 int sys_pthread_create(pthread_t* thread, void* (*start_routine)(void*), void* arg) { return pthread_create(thread, NULL, start_routine, arg); }
 
 int sys_fcntl(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
-ssize_t sys_sendmsg(int fd, const struct msghdr* msg, int flags) { return sendmsg(fd, msg, flags); }
-ssize_t sys_recvmsg(int fd, struct msghdr* msg, int flags) { return recvmsg(fd, msg, flags); }
+ssize_t sys_sendmsg(int fd, const struct msghdr* msg, int flags)
+{
+#ifdef SYS_sendmsg
+    return syscall(SYS_sendmsg, fd, msg, flags);
+#else
+    return sendmsg(fd, msg, flags);
+#endif
+}
+
+ssize_t sys_recvmsg(int fd, struct msghdr* msg, int flags)
+{
+#ifdef SYS_recvmsg
+    return syscall(SYS_recvmsg, fd, msg, flags);
+#else
+    return recvmsg(fd, msg, flags);
+#endif
+}
 ssize_t sys_read(int fd, void* buf, size_t count) { return read(fd, buf, count); }
 ssize_t sys_write(int fd, const void* buf, size_t count) { return write(fd, buf, count); }
 int sys_shutdown(int fd, int how) { return shutdown(fd, how); }
