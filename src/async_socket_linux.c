@@ -138,6 +138,7 @@ typedef struct ASYNC_SOCKET_TAG
     SOCKET_STATE state;
     pthread_t closer;
     uint32_t inside;         /* threads inside this socket's scope (dispatcher, inline send, ...) */
+    uint32_t in_io;          /* of those, the ones in a syscall section on the fd */
     bool dispatching;
     bool rerun;              /* events arrived while dispatching */
     uint32_t pending_events; /* event bits not yet looked at by the dispatcher */
@@ -396,6 +397,27 @@ static void leave_locked(ASYNC_SOCKET* socket, CALLBACK_SCOPE* scope)
 {
     callback_scope__exit(scope);
     socket->inside--;
+    if (socket->state == STATE_CLOSING)
+    {
+        wake_waiters(socket);
+    }
+}
+
+/* Releases the lock for a syscall section on the fd: close waits for such sections even when it
+ * may not wait for the callbacks of the threads in them (the circle case of close). The
+ * calling thread's innermost scope is the one of this socket. */
+static void unlock_for_io(ASYNC_SOCKET* socket)
+{
+    socket->in_io++;
+    callback_scope__top->in_io = true;
+    lock_release(&socket->lock);
+}
+
+static void relock_after_io(ASYNC_SOCKET* socket)
+{
+    lock_acquire(&socket->lock);
+    callback_scope__top->in_io = false;
+    socket->in_io--;
     if (socket->state == STATE_CLOSING)
     {
         wake_waiters(socket);
@@ -761,11 +783,11 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
     OP* op = socket->sends.head;
     if (!socket->default_transport)
     {
-        lock_release(&socket->lock);
+        unlock_for_io(socket);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_096 */
         IO_STATUS status = send_buffers(socket, op->buffers, op->buffer_count, &op->index, &op->offset);
         *error = errno;
-        lock_acquire(&socket->lock);
+        relock_after_io(socket);
         if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
         {
             return IO_CLOSED;
@@ -779,10 +801,10 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
     struct iovec iov[MAX_IOV];
     size_t offered;
     int count = gather_sends(socket, iov, &offered);
-    lock_release(&socket->lock);
+    unlock_for_io(socket);
     ssize_t sent = socket_transport__sendv(socket->transport, iov, count);
     *error = errno;
-    lock_acquire(&socket->lock);
+    relock_after_io(socket);
     if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
     {
         return IO_CLOSED;
@@ -857,13 +879,13 @@ static void dispatch_one_receive(ASYNC_SOCKET* socket)
      * receives, and close waits for the dispatcher before it abandons the queue. */
     OP* op = socket->receives.head;
     uint32_t seen = socket->in_seq;
-    lock_release(&socket->lock);
+    unlock_for_io(socket);
 
     EMPTINESS emptiness;
     IO_STATUS status = receive_into(socket, op, &emptiness);
     int error = errno;
 
-    lock_acquire(&socket->lock);
+    relock_after_io(socket);
     if (status == IO_CLOSED || atomic_load_explicit(&socket->drained, memory_order_relaxed))
     {
         return; /* close took the op (a transport hook closed the socket): it is not ours */
@@ -1191,6 +1213,14 @@ static bool others_left(ASYNC_SOCKET* socket)
     return result;
 }
 
+static bool others_out_of_io(ASYNC_SOCKET* socket)
+{
+    lock_acquire(&socket->lock);
+    bool result = socket->in_io <= callback_scope__io_depth(socket);
+    lock_release(&socket->lock);
+    return result;
+}
+
 static bool closed(ASYNC_SOCKET* socket)
 {
     lock_acquire(&socket->lock);
@@ -1212,7 +1242,11 @@ static void wait_for_others(ASYNC_SOCKET* socket)
     }
     if (!callback_scope__begin_wait(socket))
     {
+        /* Waiting for every thread inside would close a circle. The threads in it are blocked
+         * in callbacks and will find the socket closed when they return; but a thread in a
+         * syscall on the fd must finish before close releases the fd number. */
         LogWarning("async socket %p is closed while another callback that closes a socket this thread is in still runs", (void*)socket);
+        wait_until(socket, others_out_of_io);
         return;
     }
     wait_until(socket, others_left);
@@ -1393,14 +1427,14 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     socket->write_busy = true;
     enter_locked(socket, &scope);
     socket_hold(socket); /* the inline callback may destroy the socket */
-    lock_release(&socket->lock);
+    unlock_for_io(socket);
 
     uint32_t index = 0;
     uint32_t offset = 0;
     IO_STATUS status = send_buffers(socket, payload, buffer_count, &index, &offset);
     int error = errno;
 
-    lock_acquire(&socket->lock);
+    relock_after_io(socket);
     socket->write_busy = false;
     if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
     {
@@ -1576,14 +1610,14 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
     uint32_t seen = async_socket->in_seq + async_socket->out_seq;
     CALLBACK_SCOPE scope;
     enter_locked(async_socket, &scope); /* close waits, so the fd and the op stay until we leave */
-    lock_release(&async_socket->lock);
+    unlock_for_io(async_socket);
 
     /* Codes_SRS_ASYNC_SOCKET_LINUX_04_018: ask epoll for the fd's readiness now; a notify wants
      * "is it ready", which an edge that fired before it was posted does not answer
      * Codes_SRS_ASYNC_SOCKET_LINUX_99_023 */
     int result = completion_port_rearm(async_socket->port, &async_socket->io);
 
-    lock_acquire(&async_socket->lock);
+    relock_after_io(async_socket);
     bool need_dispatch = false;
     if (atomic_load_explicit(&async_socket->drained, memory_order_relaxed))
     {

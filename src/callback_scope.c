@@ -32,6 +32,16 @@ uint32_t callback_scope__depth(const void* object)
     return count_in(callback_scope__top, object);
 }
 
+uint32_t callback_scope__io_depth(const void* object)
+{
+    uint32_t count = 0;
+    for (const CALLBACK_SCOPE* scope = callback_scope__top; scope != NULL; scope = scope->outer)
+    {
+        count += (scope->object == object && scope->in_io);
+    }
+    return count;
+}
+
 /* Is there a chain: a blocked thread inside `object` waits for X, a blocked thread inside X waits
  * for Y, ... that reaches an object the calling thread is inside? Only blocked threads matter:
  * a thread that is not waiting will leave its scopes by itself. `budget` bounds the walk, which

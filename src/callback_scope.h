@@ -17,6 +17,7 @@ typedef struct CALLBACK_SCOPE_TAG
 {
     const void* object;
     struct CALLBACK_SCOPE_TAG* outer;
+    bool in_io; /* the thread is in a syscall section on the object's fd (not in a callback) */
 } CALLBACK_SCOPE;
 
 /* The calling thread's innermost scope. initial-exec: a plain %fs-relative access, not a call to
@@ -26,6 +27,7 @@ extern _Thread_local CALLBACK_SCOPE* callback_scope__top __attribute__((tls_mode
 static inline void callback_scope__enter(CALLBACK_SCOPE* scope, const void* object)
 {
     scope->object = object;
+    scope->in_io = false;
     scope->outer = callback_scope__top;
     callback_scope__top = scope;
 }
@@ -43,6 +45,8 @@ static inline bool callback_scope__in_any(void)
 
 /* How many scopes of object the calling thread is inside. */
 uint32_t callback_scope__depth(const void* object);
+/* How many of those are in a syscall section (in_io). */
+uint32_t callback_scope__io_depth(const void* object);
 
 /* Declares that the calling thread is about to block until the threads inside `object` leave it.
  * Returns false, registering nothing, when that would close a circle of waiting threads; else
