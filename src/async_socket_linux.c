@@ -1160,7 +1160,9 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     }
     lock_acquire(&async_socket->lock);
     SOCKET_STATE state = async_socket->state;
-    bool has_fd = socket_transport_is_valid_socket(async_socket->transport);
+    /* read only for a NEW socket: close, which changes the transport without this lock, has
+     * then never run */
+    bool has_fd = (state == STATE_NEW) && socket_transport_is_valid_socket(async_socket->transport);
     if (state != STATE_NEW || !has_fd)
     {
         lock_release(&async_socket->lock);
