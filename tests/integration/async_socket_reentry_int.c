@@ -15,16 +15,19 @@ typedef struct CHAIN_TAG
     uint8_t* source;
     atomic_uint completed;
     atomic_uint failed;
-    atomic_int depth;
-    atomic_int max_depth;
+    atomic_int max_depth; /* deepest nesting of these callbacks on any one thread */
 } CHAIN;
+
+/* Nesting is per thread: the first callback (on the test thread) may still be running while a
+ * worker calls the next one, which is concurrency, not nesting. */
+static _Thread_local int chain_depth;
 
 static void chain_send_next(CHAIN* chain, uint32_t index);
 
 static void chain_on_send(void* context, ASYNC_SOCKET_SEND_RESULT result)
 {
     CHAIN* chain = context;
-    int depth = atomic_fetch_add(&chain->depth, 1) + 1;
+    int depth = ++chain_depth;
     int seen = atomic_load(&chain->max_depth);
     while (depth > seen && !atomic_compare_exchange_weak(&chain->max_depth, &seen, depth))
     {
@@ -41,7 +44,7 @@ static void chain_on_send(void* context, ASYNC_SOCKET_SEND_RESULT result)
             chain_send_next(chain, done);
         }
     }
-    (void)atomic_fetch_sub(&chain->depth, 1);
+    chain_depth--;
 }
 
 static void chain_send_next(CHAIN* chain, uint32_t index)
