@@ -1,4 +1,5 @@
-/* Production implementation of the system seam: each function calls the C library directly. */
+/* Production implementation of the system seam: the C library, or the kernel directly for the
+ * calls on the per-operation path (see sys_epoll_wait). */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
