@@ -1,8 +1,10 @@
 /* async_socket: a TCP socket with asynchronous send, receive and readiness notification.
  *
  * Callbacks run on the completion port's worker threads, except that a send which the kernel
- * accepts at once completes inside async_socket_send_async, and open completes inside
- * async_socket_open_async. See README.md ("Threading and callbacks") for the full rules. */
+ * accepts at once completes inside async_socket_send_async (when not called from one of the
+ * socket's own callbacks: then after that callback returns), open completes inside
+ * async_socket_open_async, and close calls pending operations back ABANDONED on the closing
+ * thread. See README.md ("Threading and callbacks") for the full rules. */
 #ifndef C_PAL_ASYNC_SOCKET_H
 #define C_PAL_ASYNC_SOCKET_H
 
