@@ -178,8 +178,9 @@ static void async_socket_send_async_with_a_custom_transport_waits_for_room(void*
     cb_init(&sent);
     assert_int_equal(send_marked(s, buffers, 2, on_send_cb, &sent), ASYNC_SOCKET_SEND_SYNC_OK);
     test_sleep_ms(30);
+    /* still waiting for room (a worker may have tried the transport on some readiness event and
+     * been told EAGAIN again: a custom transport is retried on any readiness, devdoc D21) */
     assert_int_equal(atomic_load(&sent.calls), 0);
-    assert_int_equal(atomic_load(&t.worker_send_calls), 0);
 
     peer_read_pattern(fds[1], 0, size);
     TEST_WAIT_UNTIL(atomic_load(&sent.calls) == 1, 2000);
