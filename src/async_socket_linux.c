@@ -45,7 +45,10 @@ MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_RECEIVE_RESULT, ASYNC_SOCKET_RECEIVE_RESULT_
 MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_NOTIFY_IO_TYPE, ASYNC_SOCKET_NOTIFY_IO_TYPE_VALUES)
 MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_NOTIFY_IO_RESULT, ASYNC_SOCKET_NOTIFY_IO_RESULT_VALUES)
 
-#define OP_INLINE_BUFFERS 4
+/* records with room for more buffers than this are freed rather than kept for reuse */
+#define OP_MAX_REUSED_CAPACITY 64
+/* how far down the free list a record with enough room is looked for */
+#define OP_FREE_LIST_SCAN 4
 /* batches of callbacks one dispatch delivers before it lets other sockets have the worker */
 #define DISPATCH_BUDGET 4
 #define MAX_IOV 64
@@ -77,9 +80,9 @@ typedef union OP_CALLBACK_TAG
     ON_ASYNC_SOCKET_NOTIFY_IO_COMPLETE notify;
 } OP_CALLBACK;
 
-/* One queued operation. Up to OP_INLINE_BUFFERS buffer descriptors live inside the record; more
- * are allocated behind it. Records are recycled through a per-socket free list, so a socket in
- * steady state does not allocate. */
+/* One queued operation, with its copy of the caller's buffer descriptors behind it. Records are
+ * recycled through a per-socket free list (a record is reused for an operation with as many
+ * buffers or fewer), so a socket in steady state does not allocate. */
 typedef struct OP_TAG
 {
     struct OP_TAG* next;
@@ -91,10 +94,9 @@ typedef struct OP_TAG
     uint32_t result; /* the completion result, set when the op leaves its queue */
     uint32_t bytes;  /* bytes received, for receives */
     uint8_t kind; /* OP_KIND */
-    bool heap_buffers;
-    bool arming; /* a notify whose re-arm is still in progress: events do not complete it yet */
-    ASYNC_SOCKET_BUFFER* buffers;
-    ASYNC_SOCKET_BUFFER inline_buffers[OP_INLINE_BUFFERS];
+    bool arming;  /* a notify whose re-arm is still in progress: events do not complete it yet */
+    uint16_t capacity; /* buffer descriptors the record has room for (records are reused) */
+    ASYNC_SOCKET_BUFFER buffers[];
 } OP;
 
 typedef enum OP_KIND_TAG
@@ -236,32 +238,36 @@ static bool queue_remove(OP_QUEUE* queue, OP* target)
  * needs more buffers than a recycled record holds. */
 static OP* op_from_free_list(ASYNC_SOCKET* socket, uint32_t buffer_count)
 {
-    OP* op = NULL;
-    if (buffer_count <= OP_INLINE_BUFFERS && socket->free_ops != NULL)
+    OP** link = &socket->free_ops;
+    for (int i = 0; i < OP_FREE_LIST_SCAN && *link != NULL; i++, link = &(*link)->next)
     {
-        op = socket->free_ops;
-        socket->free_ops = op->next;
+        OP* op = *link;
+        if (op->capacity >= buffer_count)
+        {
+            *link = op->next;
+            return op;
+        }
     }
-    return op;
+    return NULL;
 }
 
 static OP* op_allocate(uint32_t buffer_count)
 {
-    bool heap = buffer_count > OP_INLINE_BUFFERS;
-    OP* op = sys_malloc(sizeof(OP) + (heap ? (size_t)buffer_count * sizeof(ASYNC_SOCKET_BUFFER) : 0));
+    /* sized to the operation: a one-buffer receive pending on an idle socket costs 64 bytes */
+    uint32_t capacity = (buffer_count == 0) ? 1 : buffer_count;
+    OP* op = sys_malloc(sizeof(OP) + (size_t)capacity * sizeof(ASYNC_SOCKET_BUFFER));
     if (op == NULL)
     {
         LogError("cannot allocate an operation record for %u buffers", buffer_count);
         return NULL;
     }
-    op->heap_buffers = heap;
+    op->capacity = (uint16_t)((capacity > UINT16_MAX) ? UINT16_MAX : capacity);
     return op;
 }
 
 static void op_fill(OP* op, OP_KIND kind, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, void* context)
 {
     op->kind = (uint8_t)kind;
-    op->buffers = op->heap_buffers ? (ASYNC_SOCKET_BUFFER*)(op + 1) : op->inline_buffers;
     if (payload != NULL)
     {
         (void)memcpy(op->buffers, payload, (size_t)buffer_count * sizeof(ASYNC_SOCKET_BUFFER));
@@ -278,7 +284,7 @@ static void op_fill(OP* op, OP_KIND kind, const ASYNC_SOCKET_BUFFER* payload, ui
 /* Lock held. Large records are freed; the others wait on the free list for the next operation. */
 static void op_recycle(ASYNC_SOCKET* socket, OP* op)
 {
-    if (op->heap_buffers)
+    if (op->capacity > OP_MAX_REUSED_CAPACITY)
     {
         sys_free(op);
         return;
