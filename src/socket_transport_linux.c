@@ -1,11 +1,19 @@
 /* socket_transport for Linux: owns one TCP fd and does non-blocking vectored I/O on it. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "c_pal/logger.h"
 #include "c_pal/socket_transport.h"
@@ -18,10 +26,28 @@ MU_DEFINE_ENUM_STRINGS(SOCKET_RECEIVE_RESULT, SOCKET_RECEIVE_RESULT_VALUES)
 /* more buffers than this in one call are sent or received over several syscalls */
 #define MAX_IOV 64
 
+typedef enum SOCKET_TRANSPORT_TYPE_TAG
+{
+    SOCKET_TRANSPORT_CLIENT, /* connects, or wraps a connected fd */
+    SOCKET_TRANSPORT_SERVER  /* listens and accepts */
+} SOCKET_TRANSPORT_TYPE;
+
 typedef struct SOCKET_TRANSPORT_TAG
 {
     SOCKET_HANDLE fd;
+    SOCKET_TRANSPORT_TYPE type;
 } SOCKET_TRANSPORT;
+
+static SOCKET_TRANSPORT* transport_new(SOCKET_TRANSPORT_TYPE type, SOCKET_HANDLE fd)
+{
+    SOCKET_TRANSPORT* transport = sys_malloc(sizeof(SOCKET_TRANSPORT));
+    if (transport != NULL)
+    {
+        transport->fd = fd;
+        transport->type = type;
+    }
+    return transport;
+}
 
 SOCKET_TRANSPORT_HANDLE socket_transport_create_from_socket(SOCKET_HANDLE socket_handle)
 {
@@ -30,14 +56,385 @@ SOCKET_TRANSPORT_HANDLE socket_transport_create_from_socket(SOCKET_HANDLE socket
         LogError("socket_handle is INVALID_SOCKET");
         return NULL;
     }
-    SOCKET_TRANSPORT* transport = sys_malloc(sizeof(SOCKET_TRANSPORT));
+    SOCKET_TRANSPORT* transport = transport_new(SOCKET_TRANSPORT_CLIENT, socket_handle);
     if (transport == NULL)
     {
         LogError("cannot allocate a socket transport for fd=%d", socket_handle);
         return NULL;
     }
-    transport->fd = socket_handle;
     return transport;
+}
+
+SOCKET_TRANSPORT_HANDLE socket_transport_create_client(void)
+{
+    SOCKET_TRANSPORT* transport = transport_new(SOCKET_TRANSPORT_CLIENT, INVALID_SOCKET);
+    if (transport == NULL)
+    {
+        LogError("cannot allocate a client socket transport");
+    }
+    return transport;
+}
+
+SOCKET_TRANSPORT_HANDLE socket_transport_create_server(void)
+{
+    SOCKET_TRANSPORT* transport = transport_new(SOCKET_TRANSPORT_SERVER, INVALID_SOCKET);
+    if (transport == NULL)
+    {
+        LogError("cannot allocate a server socket transport");
+    }
+    return transport;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Milliseconds left until deadline, for poll (never negative, capped at INT_MAX). */
+static int ms_left(uint64_t deadline)
+{
+    uint64_t now = now_ms();
+    if (now >= deadline)
+    {
+        return 0;
+    }
+    uint64_t left = deadline - now;
+    return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* Polls fd for events until deadline, retrying EINTR. >0 ready (revents in *revents), 0 timed
+ * out, <0 error (errno set). */
+static int poll_until(int fd, short events, uint64_t deadline, short* revents)
+{
+    for (;;)
+    {
+        struct pollfd p = {.fd = fd, .events = events};
+        int result = poll(&p, 1, ms_left(deadline));
+        if (result < 0 && errno == EINTR)
+        {
+            continue;
+        }
+        *revents = p.revents;
+        return result;
+    }
+}
+
+static int set_nodelay(int fd)
+{
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* One connect attempt to one address. Returns the connected fd, or -1 with errno set (ETIMEDOUT
+ * when the deadline passed). */
+static int connect_one(const struct addrinfo* address, uint64_t deadline)
+{
+    int fd = socket(address->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0)
+    {
+        return -1;
+    }
+    int error = 0;
+    if (set_nodelay(fd) != 0)
+    {
+        error = errno;
+    }
+    else if (connect(fd, address->ai_addr, address->ai_addrlen) != 0)
+    {
+        if (errno != EINPROGRESS && errno != EINTR)
+        {
+            error = errno;
+        }
+        else
+        {
+            short revents = 0;
+            int ready = poll_until(fd, POLLOUT, deadline, &revents);
+            if (ready < 0)
+            {
+                error = errno;
+            }
+            else if (ready == 0)
+            {
+                error = ETIMEDOUT;
+            }
+            else
+            {
+                socklen_t length = sizeof(error);
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0)
+                {
+                    error = errno;
+                }
+            }
+        }
+    }
+    if (error != 0)
+    {
+        (void)sys_close(fd);
+        errno = error;
+        return -1;
+    }
+    return fd;
+}
+
+int socket_transport_connect(SOCKET_TRANSPORT_HANDLE socket_transport, const char* hostname, uint16_t port, uint32_t connection_timeout_ms)
+{
+    if (socket_transport == NULL || hostname == NULL || port == 0 ||
+        socket_transport->type != SOCKET_TRANSPORT_CLIENT || socket_transport->fd != INVALID_SOCKET)
+    {
+        LogError("invalid arguments: socket_transport=%p (must be an unconnected client), hostname=%s, port=%u (must not be 0)",
+            (void*)socket_transport, hostname == NULL ? "NULL" : hostname, (unsigned)port);
+        errno = EINVAL;
+        return -1;
+    }
+    const uint64_t deadline = now_ms() + connection_timeout_ms;
+    char service[8];
+    (void)snprintf(service, sizeof(service), "%u", (unsigned)port);
+    struct addrinfo hints;
+    (void)memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = AI_NUMERICSERV;
+    struct addrinfo* addresses = NULL;
+    int gai_result = getaddrinfo(hostname, service, &hints, &addresses);
+    if (gai_result != 0)
+    {
+        LogError("cannot resolve %s:%u: %s", hostname, (unsigned)port, gai_strerror(gai_result));
+        errno = (gai_result == EAI_SYSTEM && errno != 0) ? errno : EHOSTUNREACH;
+        return -1;
+    }
+    int error = EHOSTUNREACH;
+    int fd = -1;
+    for (const struct addrinfo* address = addresses; address != NULL; address = address->ai_next)
+    {
+        if (address->ai_family != AF_INET && address->ai_family != AF_INET6)
+        {
+            continue;
+        }
+        fd = connect_one(address, deadline);
+        if (fd >= 0)
+        {
+            break;
+        }
+        error = errno;
+        LogInfo("connect to %s:%u (family %d) failed, errno=%d", hostname, (unsigned)port, address->ai_family, error);
+        if (error == ETIMEDOUT)
+        {
+            break; /* the time is used up */
+        }
+    }
+    freeaddrinfo(addresses);
+    if (fd < 0)
+    {
+        LogError("cannot connect to %s:%u within %u ms, errno=%d (%s)", hostname, (unsigned)port,
+            connection_timeout_ms, error, strerror(error));
+        errno = error;
+        return -1;
+    }
+    socket_transport->fd = fd;
+    return 0;
+}
+
+/* Binds the sockaddr and listens; returns 0, or -1 with errno set and an ERROR line. */
+static int listen_on_sockaddr(SOCKET_TRANSPORT_HANDLE socket_transport, const struct sockaddr* address, socklen_t address_length, const char* address_text, uint16_t port)
+{
+    int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0)
+    {
+        LogError("cannot create a socket to listen on %s:%u, errno=%d", address_text, (unsigned)port, errno);
+        return -1;
+    }
+    int one = 1;
+    const char* step = NULL;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+    {
+        step = "setsockopt(SO_REUSEADDR)";
+    }
+    else if (address->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+    {
+        step = "setsockopt(IPV6_V6ONLY)";
+    }
+    else if (bind(fd, address, address_length) != 0)
+    {
+        step = "bind";
+    }
+    else if (listen(fd, SOMAXCONN) != 0)
+    {
+        step = "listen";
+    }
+    if (step != NULL)
+    {
+        int error = errno;
+        LogError("cannot listen on %s:%u: %s failed, errno=%d (%s)", address_text, (unsigned)port, step, error, strerror(error));
+        (void)sys_close(fd);
+        errno = error;
+        return -1;
+    }
+    socket_transport->fd = fd;
+    return 0;
+}
+
+static bool check_listen_args(SOCKET_TRANSPORT_HANDLE socket_transport, const char* address, bool address_required, uint16_t port)
+{
+    if (socket_transport == NULL || (address_required && address == NULL) ||
+        socket_transport->type != SOCKET_TRANSPORT_SERVER || socket_transport->fd != INVALID_SOCKET)
+    {
+        LogError("invalid arguments: socket_transport=%p (must be a server not listening yet), address=%s, port=%u",
+            (void*)socket_transport, address == NULL ? "NULL" : address, (unsigned)port);
+        errno = EINVAL;
+        return false;
+    }
+    return true;
+}
+
+int socket_transport_listen(SOCKET_TRANSPORT_HANDLE socket_transport, uint16_t port)
+{
+    if (!check_listen_args(socket_transport, NULL, false, port))
+    {
+        return -1;
+    }
+    struct sockaddr_in any;
+    (void)memset(&any, 0, sizeof(any));
+    any.sin_family = AF_INET;
+    any.sin_addr.s_addr = htonl(INADDR_ANY);
+    any.sin_port = htons(port);
+    return listen_on_sockaddr(socket_transport, (const struct sockaddr*)&any, sizeof(any), "0.0.0.0", port);
+}
+
+int socket_transport_listen_on(SOCKET_TRANSPORT_HANDLE socket_transport, const char* address, uint16_t port)
+{
+    if (!check_listen_args(socket_transport, address, true, port))
+    {
+        return -1;
+    }
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+    (void)memset(&v4, 0, sizeof(v4));
+    (void)memset(&v6, 0, sizeof(v6));
+    if (inet_pton(AF_INET, address, &v4.sin_addr) == 1)
+    {
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons(port);
+        return listen_on_sockaddr(socket_transport, (const struct sockaddr*)&v4, sizeof(v4), address, port);
+    }
+    if (inet_pton(AF_INET6, address, &v6.sin6_addr) == 1)
+    {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons(port);
+        return listen_on_sockaddr(socket_transport, (const struct sockaddr*)&v6, sizeof(v6), address, port);
+    }
+    LogError("invalid arguments: address \"%s\" is not a numeric IPv4 or IPv6 address", address);
+    errno = EINVAL;
+    return -1;
+}
+
+int socket_transport_accept(SOCKET_TRANSPORT_HANDLE socket_transport, SOCKET_TRANSPORT_HANDLE* accepted, uint32_t timeout_ms)
+{
+    if (socket_transport == NULL || accepted == NULL ||
+        socket_transport->type != SOCKET_TRANSPORT_SERVER || socket_transport->fd == INVALID_SOCKET)
+    {
+        LogError("invalid arguments: socket_transport=%p (must be a listening server), accepted=%p",
+            (void*)socket_transport, (void*)accepted);
+        errno = EINVAL;
+        return -1;
+    }
+    const uint64_t deadline = now_ms() + timeout_ms;
+    for (;;)
+    {
+        int fd = accept4(socket_transport->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0)
+        {
+            if (set_nodelay(fd) != 0)
+            {
+                int error = errno;
+                LogError("cannot set TCP_NODELAY on accepted fd=%d, errno=%d", fd, error);
+                (void)sys_close(fd);
+                errno = error;
+                return -1;
+            }
+            SOCKET_TRANSPORT* transport = transport_new(SOCKET_TRANSPORT_CLIENT, fd);
+            if (transport == NULL)
+            {
+                LogError("cannot allocate a socket transport for accepted fd=%d", fd);
+                (void)sys_close(fd);
+                errno = ENOMEM;
+                return -1;
+            }
+            *accepted = transport;
+            return 0;
+        }
+        /* a connection that went away before accept (ECONNABORTED and the like) is skipped */
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED && errno != EPROTO)
+        {
+            int error = errno;
+            LogError("accept on fd=%d failed, errno=%d (%s)", socket_transport->fd, error, strerror(error));
+            errno = error;
+            return -1;
+        }
+        short revents = 0;
+        int ready = poll_until(socket_transport->fd, POLLIN, deadline, &revents);
+        if (ready < 0)
+        {
+            int error = errno;
+            LogError("poll on listening fd=%d failed, errno=%d", socket_transport->fd, error);
+            errno = error;
+            return -1;
+        }
+        if (ready == 0)
+        {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+    }
+}
+
+int socket_transport_get_local_address(SOCKET_TRANSPORT_HANDLE socket_transport, char* host, size_t host_size, uint16_t* port)
+{
+    if (socket_transport == NULL || host == NULL || host_size == 0 || port == NULL || socket_transport->fd == INVALID_SOCKET)
+    {
+        LogError("invalid arguments: socket_transport=%p (must hold a socket), host=%p, host_size=%zu, port=%p",
+            (void*)socket_transport, (void*)host, host_size, (void*)port);
+        errno = EINVAL;
+        return -1;
+    }
+    struct sockaddr_storage address;
+    socklen_t length = sizeof(address);
+    if (getsockname(socket_transport->fd, (struct sockaddr*)&address, &length) != 0)
+    {
+        int error = errno;
+        LogError("getsockname on fd=%d failed, errno=%d", socket_transport->fd, error);
+        errno = error;
+        return -1;
+    }
+    const void* raw;
+    uint16_t network_port;
+    if (address.ss_family == AF_INET)
+    {
+        raw = &((const struct sockaddr_in*)&address)->sin_addr;
+        network_port = ((const struct sockaddr_in*)&address)->sin_port;
+    }
+    else if (address.ss_family == AF_INET6)
+    {
+        raw = &((const struct sockaddr_in6*)&address)->sin6_addr;
+        network_port = ((const struct sockaddr_in6*)&address)->sin6_port;
+    }
+    else
+    {
+        LogError("fd=%d is not an IPv4 or IPv6 socket (family %d)", socket_transport->fd, (int)address.ss_family);
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    if (inet_ntop(address.ss_family, raw, host, (socklen_t)(host_size > INT_MAX ? INT_MAX : host_size)) == NULL)
+    {
+        int error = errno;
+        LogError("the address of fd=%d does not fit in %zu bytes, errno=%d", socket_transport->fd, host_size, error);
+        errno = error;
+        return -1;
+    }
+    *port = ntohs(network_port);
+    return 0;
 }
 
 void socket_transport_disconnect(SOCKET_TRANSPORT_HANDLE socket_transport)
