@@ -1423,13 +1423,10 @@ static void keep_remainder(ASYNC_SOCKET* socket, OP* op, const ASYNC_SOCKET_BUFF
     queue_push_front(&socket->sends, op);
 }
 
-/* Lock held: nothing is queued and nobody is sending, so this thread may send straight away.
- * `nested` is set when the calling thread is already inside this socket (a callback of it sends
- * again): then a send that goes out whole is called back after that callback returns, not from
- * inside it, or a callback that sends once more would recurse until the stack overflows. */
+/* Lock held: nothing is queued, nobody is sending and the calling thread is not inside one of
+ * the socket's callbacks, so it may send straight away. */
 static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
 {
-    bool nested = callback_scope__depth(socket) != 0;
     CALLBACK_SCOPE scope;
     uint32_t seen = socket->out_seq;
     socket->write_busy = true;
@@ -1449,7 +1446,6 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
         /* the transport hook closed the socket: close has returned, so no callback may follow */
         status = IO_CLOSED;
     }
-    bool deferred = (status == IO_DONE && nested);
     if (status == IO_WOULD_BLOCK)
     {
         keep_remainder(socket, op, payload, buffer_count, index, offset, on_send_complete, context);
@@ -1457,27 +1453,19 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
          * an output event that raced the EAGAIN means there may be room already */
         socket->writable = (socket->out_seq != seen);
     }
-    else if (deferred)
-    {
-        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_025 */
-        op_fill(op, KIND_SEND, NULL, 0, context);
-        op->on_complete.send = on_send_complete;
-        finish_op(socket, op, ASYNC_SOCKET_SEND_OK);
-    }
     else
     {
         op_recycle(socket, op);
     }
-    /* sends queued behind this one by other threads, or the deferred completion, need a
-     * dispatcher: the one this thread runs (told to go round again), or a worker */
-    bool need_dispatch = (deferred || (socket->sends.head != NULL && socket->writable)) && kick_locked(socket);
+    /* sends queued behind this one by other threads need a dispatcher when there is room */
+    bool need_dispatch = socket->sends.head != NULL && socket->writable && kick_locked(socket);
     lock_release(&socket->lock);
     if (need_dispatch)
     {
         post_dispatch(socket);
     }
     ASYNC_SOCKET_SEND_SYNC_RESULT result = (status == IO_CLOSED) ? ASYNC_SOCKET_SEND_SYNC_NOT_OPEN :
-        (status == IO_WOULD_BLOCK || deferred) ? ASYNC_SOCKET_SEND_SYNC_OK :
+        (status == IO_WOULD_BLOCK) ? ASYNC_SOCKET_SEND_SYNC_OK :
         finish_inline_send(socket, status, error, on_send_complete, context);
 
     lock_acquire(&socket->lock);
@@ -1508,7 +1496,13 @@ ASYNC_SOCKET_SEND_SYNC_RESULT async_socket_send_async(ASYNC_SOCKET_HANDLE async_
         LogWarning("async socket %p is not open", (void*)async_socket);
         return ASYNC_SOCKET_SEND_SYNC_NOT_OPEN;
     }
-    if (async_socket->sends.head == NULL && !async_socket->write_busy)
+    /* A send issued from inside one of this socket's callbacks (a receive callback replying, a
+     * send callback sending the next message) is queued rather than sent inline: the dispatcher
+     * sends it, gathered with any others, once the callback returns, and calls it back then; so
+     * a chain of sends never nests, and several sends leave in one sendmsg.
+     * Codes_SRS_ASYNC_SOCKET_LINUX_99_025 */
+    bool nested = callback_scope__depth(async_socket) != 0;
+    if (async_socket->sends.head == NULL && !async_socket->write_busy && !nested)
     {
         return send_inline(async_socket, op, payload, buffer_count, on_send_complete, on_send_complete_context);
     }

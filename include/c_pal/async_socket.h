@@ -2,7 +2,8 @@
  *
  * Callbacks run on the completion port's worker threads, except that a send which the kernel
  * accepts at once completes inside async_socket_send_async (when not called from one of the
- * socket's own callbacks: then after that callback returns), open completes inside
+ * socket's own callbacks: such a send is queued, and sent and called back after that callback
+ * returns), open completes inside
  * async_socket_open_async, and close calls pending operations back ABANDONED on the closing
  * thread. See README.md ("Threading and callbacks") for the full rules. */
 #ifndef C_PAL_ASYNC_SOCKET_H
