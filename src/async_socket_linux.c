@@ -312,6 +312,22 @@ static OP* op_get_locked(ASYNC_SOCKET* socket, uint32_t buffer_count)
     return op;
 }
 
+/* Reserves a record for an operation on an open socket. Returns it with the lock held; or NULL
+ * with the lock released, *not_open telling a closed socket from a failed allocation. */
+static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, bool* not_open)
+{
+    *not_open = false;
+    OP* op = op_get_locked(socket, buffer_count);
+    if (op != NULL && socket->state != STATE_OPEN)
+    {
+        op_recycle(socket, op);
+        lock_release(&socket->lock);
+        *not_open = true;
+        op = NULL;
+    }
+    return op;
+}
+
 /* ---- waiting, references, scopes ---- */
 
 static void wake_waiters(ASYNC_SOCKET* socket)
@@ -1483,15 +1499,14 @@ ASYNC_SOCKET_SEND_SYNC_RESULT async_socket_send_async(ASYNC_SOCKET_HANDLE async_
     }
     /* A record is reserved before any byte is sent, so a send that stops part-way can always
      * keep its remainder. In steady state it comes from the free list. */
-    OP* op = op_get_locked(async_socket, buffer_count);
+    bool not_open;
+    OP* op = op_reserve_open_locked(async_socket, buffer_count, &not_open);
     if (op == NULL)
     {
-        return ASYNC_SOCKET_SEND_SYNC_ERROR;
-    }
-    if (async_socket->state != STATE_OPEN)
-    {
-        op_recycle(async_socket, op);
-        lock_release(&async_socket->lock);
+        if (!not_open)
+        {
+            return ASYNC_SOCKET_SEND_SYNC_ERROR;
+        }
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_051 */
         LogWarning("async socket %p is not open", (void*)async_socket);
         return ASYNC_SOCKET_SEND_SYNC_NOT_OPEN;
@@ -1544,18 +1559,16 @@ int async_socket_receive_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_BU
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_073 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_074 */
-    OP* op = op_get_locked(async_socket, buffer_count);
+    bool not_open;
+    OP* op = op_reserve_open_locked(async_socket, buffer_count, &not_open);
     if (op == NULL)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_078 */
-        return -1;
-    }
-    if (async_socket->state != STATE_OPEN)
-    {
-        op_recycle(async_socket, op);
-        lock_release(&async_socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_072 */
-        LogError("async socket %p is not open", (void*)async_socket);
+        if (not_open)
+        {
+            LogError("async socket %p is not open", (void*)async_socket);
+        }
         return -1;
     }
     op_fill(op, KIND_RECEIVE, payload, buffer_count, on_receive_complete_context);
@@ -1591,18 +1604,16 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
         return -1;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_04_017 */
-    OP* op = op_get_locked(async_socket, 0);
+    bool not_open;
+    OP* op = op_reserve_open_locked(async_socket, 0, &not_open);
     if (op == NULL)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_020 */
-        return -1;
-    }
-    if (async_socket->state != STATE_OPEN)
-    {
-        op_recycle(async_socket, op);
-        lock_release(&async_socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_015 */
-        LogError("async socket %p is not open", (void*)async_socket);
+        if (not_open)
+        {
+            LogError("async socket %p is not open", (void*)async_socket);
+        }
         return -1;
     }
     op_fill(op, KIND_NOTIFY, NULL, (uint32_t)io_type, on_notify_io_complete_context);
