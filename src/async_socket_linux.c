@@ -51,6 +51,9 @@ MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_NOTIFY_IO_RESULT, ASYNC_SOCKET_NOTIFY_IO_RES
 #define OP_FREE_LIST_SCAN 4
 /* batches of callbacks one dispatch delivers before it lets other sockets have the worker */
 #define DISPATCH_BUDGET 4
+/* bytes one dispatch moves through the transport before it lets other sockets have the worker:
+ * a sender on the same worker as its reader then cannot run ahead and fill its socket buffer */
+#define DISPATCH_BYTE_BUDGET (256u * 1024u)
 #define MAX_IOV 64
 #define IN_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
 #define OUT_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
@@ -800,7 +803,7 @@ static int gather_sends(ASYNC_SOCKET* socket, struct iovec* iov, size_t* offered
 /* Lock held on entry and exit; released around the syscall. One step of the send queue: a
  * gathered sendmsg for the default transport, the head op for a custom one. Returns the status
  * of the step and the errno of a failure. */
-static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
+static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error, size_t* moved)
 {
     OP* op = socket->sends.head;
     if (!socket->default_transport)
@@ -836,14 +839,16 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
         return (*error == EAGAIN || *error == EWOULDBLOCK) ? IO_WOULD_BLOCK : IO_FAILED;
     }
     consume_sent(socket, (size_t)sent);
+    *moved += (size_t)sent;
     /* a short send means the socket buffer is full (see send_buffers) */
     return ((size_t)sent < offered && sys_short_send_means_full()) ? IO_WOULD_BLOCK : IO_DONE;
 }
 
 /* Lock held on entry and exit; released around the syscalls. Sends the queued sends, oldest
  * first, while the transport takes bytes. */
-static void dispatch_sends(ASYNC_SOCKET* socket)
+static size_t dispatch_sends(ASYNC_SOCKET* socket)
 {
+    size_t moved = 0;
     while (socket->writable && socket->sends.head != NULL && socket->state == STATE_OPEN)
     {
         uint32_t seen = socket->out_seq;
@@ -851,11 +856,11 @@ static void dispatch_sends(ASYNC_SOCKET* socket)
          * head until all of it is sent, so a payload is never split by another one */
         socket->write_busy = true;
         int error = 0;
-        IO_STATUS status = send_step(socket, &error);
+        IO_STATUS status = send_step(socket, &error, &moved);
         socket->write_busy = false;
         if (status == IO_CLOSED)
         {
-            return; /* close took the queue while this thread was sending */
+            return moved; /* close took the queue while this thread was sending */
         }
         if (status == IO_WOULD_BLOCK)
         {
@@ -869,6 +874,7 @@ static void dispatch_sends(ASYNC_SOCKET* socket)
         }
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_100 (records are recycled after their callbacks) */
     }
+    return moved;
 }
 
 static ASYNC_SOCKET_RECEIVE_RESULT receive_result(IO_STATUS status, int error)
@@ -888,14 +894,96 @@ static ASYNC_SOCKET_RECEIVE_RESULT receive_result(IO_STATUS status, int error)
     return (error == ECONNRESET) ? ASYNC_SOCKET_RECEIVE_ABANDONED : ASYNC_SOCKET_RECEIVE_ERROR;
 }
 
+/* Lock held. With the default transport and several receives posted, one recvmsg can fill
+ * them in order: the iovecs of the oldest receives that fit whole in one call. Returns how many
+ * receives the iovecs cover (0: the head alone does not fit, use the one-receive path). */
+static uint32_t gather_receives(ASYNC_SOCKET* socket, struct iovec* iov, int* iov_count, size_t* asked)
+{
+    uint32_t ops = 0;
+    int n = 0;
+    *asked = 0;
+    for (OP* op = socket->receives.head; op != NULL && op->buffer_count <= (uint32_t)(MAX_IOV - n); op = op->next, ops++)
+    {
+        int added = fill_iov(iov + n, MAX_IOV - n, op->buffers, op->buffer_count, op->index, op->offset);
+        for (int i = n; i < n + added; i++)
+        {
+            *asked += iov[i].iov_len;
+        }
+        n += added;
+    }
+    *iov_count = n;
+    return ops;
+}
+
+/* Lock held. Hands the bytes of one scattered recvmsg to the receives it covered, oldest first:
+ * each receive that got bytes is finished, in order; the last one may be partly filled. */
+static void distribute_received(ASYNC_SOCKET* socket, size_t received)
+{
+    while (received > 0)
+    {
+        OP* op = socket->receives.head;
+        size_t room = bytes_asked(socket, op);
+        size_t take = (received < room) ? received : room;
+        op->bytes += (uint32_t)take;
+        advance(op->buffers, op->buffer_count, &op->index, &op->offset, take);
+        received -= take;
+        finish_op(socket, queue_pop(&socket->receives), ASYNC_SOCKET_RECEIVE_OK);
+    }
+}
+
+/* Lock held on entry and exit; released around the syscall. Several receives posted on the
+ * default transport: one recvmsg fills as many of them as the data covers (a streaming reader
+ * that keeps receives posted pays one syscall for all of them). Returns the bytes received.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_027 */
+static size_t dispatch_receives_scattered(ASYNC_SOCKET* socket, struct iovec* iov, int iov_count, size_t asked)
+{
+    uint32_t seen = socket->in_seq;
+    unlock_for_io(socket);
+    ssize_t received = socket_transport__recvv(socket->transport, iov, iov_count);
+    int error = errno;
+    relock_after_io(socket);
+    if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
+    {
+        return 0; /* close took the receives meanwhile: they are not ours */
+    }
+    bool would_block = received < 0 && (error == EAGAIN || error == EWOULDBLOCK);
+    bool short_read = received > 0 && (size_t)received < asked && sys_short_recv_means_empty() && !socket->hung_up;
+    if ((would_block || short_read) && socket->in_seq == seen)
+    {
+        socket->readable = false; /* see dispatch_one_receive */
+    }
+    if (received > 0)
+    {
+        distribute_received(socket, (size_t)received);
+        return (size_t)received;
+    }
+    if (!would_block)
+    {
+        /* an end of stream or an error goes to the oldest receive, as with a single one */
+        IO_STATUS status = (received == 0) ? IO_EOF : IO_FAILED;
+        finish_op(socket, queue_pop(&socket->receives), receive_result(status, error));
+    }
+    return 0;
+}
+
 /* Lock held on entry and exit. Tries to complete the oldest receive; receives complete one at a
  * time so that their callbacks run in the order they were posted.
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_005 */
-static void dispatch_one_receive(ASYNC_SOCKET* socket)
+static size_t dispatch_one_receive(ASYNC_SOCKET* socket)
 {
     if (!socket->readable || socket->receives.head == NULL || socket->state != STATE_OPEN)
     {
-        return;
+        return 0;
+    }
+    if (socket->default_transport && socket->receives.head->next != NULL)
+    {
+        struct iovec iov[MAX_IOV];
+        int iov_count;
+        size_t asked;
+        if (gather_receives(socket, iov, &iov_count, &asked) > 1)
+        {
+            return dispatch_receives_scattered(socket, iov, iov_count, asked);
+        }
     }
     /* The op stays at the head of the queue while its bytes come in: only the dispatcher removes
      * receives, and close waits for the dispatcher before it abandons the queue. */
@@ -910,7 +998,7 @@ static void dispatch_one_receive(ASYNC_SOCKET* socket)
     relock_after_io(socket);
     if (status == IO_CLOSED || atomic_load_explicit(&socket->drained, memory_order_relaxed))
     {
-        return; /* close took the op (a transport hook closed the socket): it is not ours */
+        return 0; /* close took the op (a transport hook closed the socket): it is not ours */
     }
     /* A short read leaves an end of stream that arrived with the data unreported, and its
      * event is already spent: after a hang-up only EAGAIN proves the socket empty. */
@@ -921,10 +1009,11 @@ static void dispatch_one_receive(ASYNC_SOCKET* socket)
     }
     if (status == IO_WOULD_BLOCK)
     {
-        return;
+        return 0;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_093 (the record is recycled after its callback) */
     finish_op(socket, queue_pop(&socket->receives), receive_result(status, error));
+    return op->bytes;
 }
 
 /* Lock held. Records what an event says about the fd. */
@@ -960,13 +1049,15 @@ static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
 }
 
 /* Lock held. Moves the socket's queues forward until nothing is left to do, or until it has
- * called back DISPATCH_BUDGET batches: then it returns true and the caller posts the socket, so
+ * called back DISPATCH_BUDGET batches or moved DISPATCH_BYTE_BUDGET bytes (see devdoc D25): then
+ * it returns true and the caller posts the socket, so
  * that a socket whose callbacks keep issuing work (a sender whose every send goes out at once)
  * lets the worker serve the other ready sockets, its own peer among them, in between.
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_026 */
 static bool dispatch_loop(ASYNC_SOCKET* socket)
 {
     unsigned deliveries = 0;
+    size_t moved = 0;
     for (;;)
     {
         if (socket->state != STATE_OPEN)
@@ -982,9 +1073,9 @@ static bool dispatch_loop(ASYNC_SOCKET* socket)
         }
         if (!socket->write_busy)
         {
-            dispatch_sends(socket);
+            moved += dispatch_sends(socket);
         }
-        dispatch_one_receive(socket);
+        moved += dispatch_one_receive(socket);
         if (socket->completed.head == NULL)
         {
             if (!socket->rerun)
@@ -993,7 +1084,7 @@ static bool dispatch_loop(ASYNC_SOCKET* socket)
             }
             continue;
         }
-        if (deliveries == DISPATCH_BUDGET)
+        if (deliveries == DISPATCH_BUDGET || moved >= DISPATCH_BYTE_BUDGET)
         {
             return true;
         }
