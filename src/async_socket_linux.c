@@ -143,7 +143,7 @@ typedef struct TEARDOWN_SIGNAL_TAG
 typedef struct SOCKET_EXTRAS_TAG
 {
     EXECUTION_ENGINE_HANDLE execution_engine;
-    ON_ASYNC_SOCKET_SEND on_send;
+    ON_ASYNC_SOCKET_SEND on_send; /* NULL for the default transport (a socket with an engine) */
     void* on_send_context;
     ON_ASYNC_SOCKET_RECV on_recv;
     void* on_recv_context;
@@ -171,14 +171,12 @@ typedef struct ASYNC_SOCKET_TAG
     uint16_t inside;         /* threads inside this socket's scope (dispatcher, inline send, ...) */
     uint16_t in_io;          /* of those, the ones in a syscall section on the fd */
     uint8_t state;           /* SOCKET_STATE */
-    /* one byte of flags; only ever touched with the lock held, so sharing a byte is safe */
-    bool dispatching : 1;
-    bool rerun : 1;          /* events arrived while dispatching */
-    bool readable : 1;       /* a receive attempt may find data */
-    bool writable : 1;       /* a send attempt may find room */
-    bool hung_up : 1;        /* a hang-up or error was reported: only EAGAIN proves "no data" */
-    bool write_busy : 1;     /* a thread is sending; only it touches the send side */
-    bool default_transport;  /* set at create, read without the lock (so not a bit-field) */
+    bool dispatching;
+    bool rerun;              /* events arrived while dispatching */
+    bool readable;           /* a receive attempt may find data */
+    bool writable;           /* a send attempt may find room */
+    bool hung_up;            /* a hang-up or error was reported: only EAGAIN proves "no data" */
+    bool write_busy;         /* a thread is sending; only it touches the send side */
     /* Set by close when it takes the queues. A thread that was doing I/O without the lock (a
      * transport hook that closed the socket, or the circle case of close) then must not touch
      * the op it was working on, nor call the transport again. Read without the lock too. */
@@ -194,6 +192,13 @@ _Static_assert((EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP
 
 /* 168 bytes: a 176-byte heap chunk on x86-64 glibc. */
 _Static_assert(sizeof(ASYNC_SOCKET) <= 168 || sizeof(void*) != 8, "an async socket should stay within 168 bytes");
+
+/* Whether the socket moves its bytes itself (sendmsg/recvmsg over all buffers) rather than through
+ * custom hooks. Fixed at create; read without the lock. */
+static inline bool uses_default_transport(const ASYNC_SOCKET* socket)
+{
+    return socket->extras == NULL || socket->extras->on_send == NULL;
+}
 
 static SOCKET_TRANSPORT_HANDLE transport_of(ASYNC_SOCKET* socket)
 {
@@ -549,7 +554,7 @@ static void advance(const ASYNC_SOCKET_BUFFER* buffers, uint32_t count, uint32_t
 /* One transport send from buffers[index] on; *offered is how many bytes it was asked to take. */
 static ssize_t transport_send_once(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* buffers, uint32_t count, uint32_t index, uint32_t offset, size_t* offered)
 {
-    if (socket->default_transport)
+    if (uses_default_transport(socket))
     {
         /* several buffers in one sendmsg */
         struct iovec iov[MAX_IOV];
@@ -601,7 +606,7 @@ static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* b
             return IO_FAILED;
         }
         advance(buffers, count, index, offset, (size_t)sent);
-        if ((size_t)sent < offered && socket->default_transport && sys_short_send_means_full())
+        if ((size_t)sent < offered && uses_default_transport(socket) && sys_short_send_means_full())
         {
             /* a TCP socket takes all it has room for: a short send means it is full now, and
              * room made later raises an output edge (saves the syscall that would say EAGAIN) */
@@ -614,7 +619,7 @@ static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* b
 static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op)
 {
     ssize_t result;
-    if (socket->default_transport)
+    if (uses_default_transport(socket))
     {
         /* scatter over every buffer in one recvmsg */
         struct iovec iov[MAX_IOV];
@@ -632,7 +637,7 @@ static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op)
 
 static size_t bytes_asked(const ASYNC_SOCKET* socket, const OP* op)
 {
-    if (!socket->default_transport)
+    if (!uses_default_transport(socket))
     {
         return op->buffers[op->index].length - op->offset;
     }
@@ -684,7 +689,7 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness
             /* A TCP socket that returns less than asked for had nothing more queued (a later
              * arrival raises a new edge). A custom transport may still hold more, so the socket
              * stays readable for it. */
-            *emptiness = (socket->default_transport && sys_short_recv_means_empty()) ? SHORT_READ : MAYBE_MORE;
+            *emptiness = (uses_default_transport(socket) && sys_short_recv_means_empty()) ? SHORT_READ : MAYBE_MORE;
             return IO_DONE;
         }
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_092 */
@@ -850,7 +855,7 @@ static int gather_sends(ASYNC_SOCKET* socket, struct iovec* iov, size_t* offered
 static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error, size_t* moved)
 {
     OP* op = queue_head(&socket->sends);
-    if (!socket->default_transport)
+    if (!uses_default_transport(socket))
     {
         unlock_for_io(socket);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_096 */
@@ -938,9 +943,9 @@ static ASYNC_SOCKET_RECEIVE_RESULT receive_result(IO_STATUS status, int error)
     return (error == ECONNRESET) ? ASYNC_SOCKET_RECEIVE_ABANDONED : ASYNC_SOCKET_RECEIVE_ERROR;
 }
 
-/* Lock held. With the default transport and several receives posted, one recvmsg can fill
- * them in order: the iovecs of the oldest receives that fit whole in one call. Returns how many
- * receives the iovecs cover (0: the head alone does not fit, use the one-receive path). */
+/* Lock held. With the default transport one recvmsg fills the posted receives in order: the
+ * iovecs of the oldest receives that fit whole in one call. Returns how many receives the iovecs
+ * cover (0: the oldest alone does not fit, use the general path). */
 static uint32_t gather_receives(ASYNC_SOCKET* socket, struct iovec* iov, int* iov_count, size_t* asked)
 {
     uint32_t ops = 0;
@@ -974,9 +979,9 @@ static void distribute_received(ASYNC_SOCKET* socket, size_t received)
     }
 }
 
-/* Lock held on entry and exit; released around the syscall. Several receives posted on the
- * default transport: one recvmsg fills as many of them as the data covers (a streaming reader
- * that keeps receives posted pays one syscall for all of them). Returns the bytes received.
+/* Lock held on entry and exit; released around the syscall. Receives posted on the default
+ * transport: one recvmsg fills as many of them as the data covers (a streaming reader that keeps
+ * several receives posted pays one syscall for all of them). Returns the bytes received.
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_027 */
 static size_t dispatch_receives_scattered(ASYNC_SOCKET* socket, struct iovec* iov, int iov_count, size_t asked)
 {
@@ -1009,6 +1014,22 @@ static size_t dispatch_receives_scattered(ASYNC_SOCKET* socket, struct iovec* io
     return 0;
 }
 
+/* Lock held on entry and exit. Several receives posted on the default transport: fills them with
+ * one recvmsg when the oldest two fit in one call (returns true, *moved = bytes received). Kept
+ * out of line so that the one-receive path below stays small. */
+__attribute__((noinline)) static bool dispatch_several_receives(ASYNC_SOCKET* socket, size_t* moved)
+{
+    struct iovec iov[MAX_IOV];
+    int iov_count;
+    size_t asked;
+    if (gather_receives(socket, iov, &iov_count, &asked) < 2)
+    {
+        return false;
+    }
+    *moved = dispatch_receives_scattered(socket, iov, iov_count, asked);
+    return true;
+}
+
 /* Lock held on entry and exit. Tries to complete the oldest receive; receives complete one at a
  * time so that their callbacks run in the order they were posted.
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_005 */
@@ -1018,14 +1039,12 @@ static size_t dispatch_one_receive(ASYNC_SOCKET* socket)
     {
         return 0;
     }
-    if (socket->default_transport && socket->receives.tail->next != socket->receives.tail)
+    if (uses_default_transport(socket) && socket->receives.tail->next != socket->receives.tail)
     {
-        struct iovec iov[MAX_IOV];
-        int iov_count;
-        size_t asked;
-        if (gather_receives(socket, iov, &iov_count, &asked) > 1)
+        size_t moved;
+        if (dispatch_several_receives(socket, &moved))
         {
-            return dispatch_receives_scattered(socket, iov, iov_count, asked);
+            return moved;
         }
     }
     /* The op stays at the head of the queue while its bytes come in: only the dispatcher removes
@@ -1075,7 +1094,7 @@ static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
     }
     /* A custom transport may need the other direction to make progress (TLS reads during a
      * write, and writes during a read), so for it any readiness lets both directions try. */
-    uint32_t wakes = socket->default_transport ? events : (events | EPOLLIN | EPOLLOUT);
+    uint32_t wakes = uses_default_transport(socket) ? events : (events | EPOLLIN | EPOLLOUT);
     if ((wakes & IN_EVENTS) != 0)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_019: hang-ups and errors make receives try the
@@ -1236,9 +1255,9 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
             return NULL;
         }
         socket->extras->execution_engine = execution_engine;
-        socket->extras->on_send = on_send;
+        socket->extras->on_send = default_transport ? NULL : on_send;
         socket->extras->on_send_context = on_send_context;
-        socket->extras->on_recv = on_recv;
+        socket->extras->on_recv = default_transport ? NULL : on_recv;
         socket->extras->on_recv_context = on_recv_context;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_020: an INVALID_SOCKET is accepted here and refused by
@@ -1251,7 +1270,6 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
     {
         execution_engine_inc_ref(execution_engine);
     }
-    socket->default_transport = default_transport;
     socket->io.on_events = on_io_events;
     socket->io.hold = io_hold;
     socket->io.release = io_release;
