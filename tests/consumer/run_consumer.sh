@@ -147,6 +147,22 @@ EOF
     run_program
 }
 
+# archive_exports ARCHIVE: the static archive defines no global symbol outside the public API, so
+# the library's internal names (sys_close, lock__wake_one, ...) cannot clash with an application's.
+archive_exports() {
+    local archive
+    archive="$(find "$prefix" -name "$1" | head -n 1)"
+    [ -n "$archive" ] || { echo "no $1 installed"; return 1; }
+    nm -g --defined-only "$archive" | awk 'NF == 3 { print $3 }' >exports
+    echo "$(wc -l <exports) global symbols in $1"
+    if grep -v -E "$PUBLIC_SYMBOLS" exports; then
+        echo "^ internal symbols exported by $1"
+        return 1
+    fi
+}
+# What the public headers declare: the functions by module prefix, and the enum-to-string functions.
+PUBLIC_SYMBOLS='^(async_socket_|platform_|completion_port_|execution_engine_|logger_|socket_transport_[a-z]|[A-Z0-9_]+Strings$)'
+
 echo "consumer: installed $build_dir into a temporary prefix"
 run_case "pkg-config --cflags --libs async_socket (shared)" pkgconfig_shared async_socket "$here/consumer.c"
 run_case "pkg-config --static --cflags --libs async_socket (static)" pkgconfig_static async_socket "$here/consumer.c"
@@ -155,6 +171,7 @@ run_case "find_package(async_socket CONFIG) + async_socket::async_socket_static"
 run_case "public headers, each alone and all together, as C11 ($CC ${C_FLAGS[*]})" headers "$CC" c "${C_FLAGS[@]}"
 run_case "public headers, each alone and all together, as C++17 ($CXX ${CXX_FLAGS[*]})" headers "$CXX" cpp "${CXX_FLAGS[@]}"
 run_case "C++17 program calling the library (extern \"C\" linkage)" headers_cxx_linkage
+run_case "libasync_socket.a exports only the public API" archive_exports libasync_socket.a
 
 if [ "$failures" -ne 0 ]; then
     echo "consumer: $failures case(s) failed"
