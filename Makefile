@@ -70,8 +70,9 @@ install: release
 
 # Try the installed package as users reach it: install build/release into a temporary prefix, then
 # build and run tests/consumer/consumer.c through pkg-config (shared and --static) and through
-# find_package(async_socket CONFIG), and compile every public header as C11 and as C++17. One line
-# per case; non-zero exit when any fails.
+# find_package(async_socket CONFIG), also from a moved copy of the tree, compile every public header
+# as C11 and as C++17, and check the archive's exports. One line per case; non-zero exit when any
+# fails.
 consumer: release
 	$(call install_missing,$(CONSUMER_NEEDS))
 	tests/consumer/run_consumer.sh $(RELEASE_DIR)

@@ -5,8 +5,9 @@
 #
 # Installs BUILD_DIR into a temporary prefix with `cmake --install`, then builds and runs
 # consumer.c against that prefix only: through pkg-config (shared, and --static), through the CMake
-# package (find_package + the imported target, shared and static), and compiles every installed
-# public header on its own as C11 and as C++17. One line per case; the exit status is non-zero when
+# package (find_package + the imported target, shared and static), again after moving the installed
+# tree, compiles every installed public header on its own as C11 and as C++17, and checks that the
+# static archive exports only the public API. One line per case; the exit status is non-zero when
 # any case fails, and that case's log is printed.
 #
 # Adding a case is one line at the bottom: `run_case "<label>" <function> <args...>`, e.g. for a
@@ -147,6 +148,19 @@ EOF
     run_program
 }
 
+# moved_prefix FUNCTION ARGS...: the installed tree is moved elsewhere (as a DESTDIR install that is
+# packaged, or a copied directory) and FUNCTION runs against the new place; the old one is gone
+# meanwhile, so a path recorded at install time shows up as a failure.
+moved_prefix() {
+    local old="$prefix" status
+    prefix="$work/moved/prefix"
+    mkdir -p "$work/moved" && mv "$old" "$prefix" || return 1
+    PKG_CONFIG_LIBDIR="${PKG_CONFIG_LIBDIR/#$old/$prefix}" "$@"
+    status=$?
+    mv "$prefix" "$old"
+    return $status
+}
+
 # archive_exports ARCHIVE: the static archive defines no global symbol outside the public API, so
 # the library's internal names (sys_close, lock__wake_one, ...) cannot clash with an application's.
 archive_exports() {
@@ -171,6 +185,8 @@ run_case "find_package(async_socket CONFIG) + async_socket::async_socket_static"
 run_case "public headers, each alone and all together, as C11 ($CC ${C_FLAGS[*]})" headers "$CC" c "${C_FLAGS[@]}"
 run_case "public headers, each alone and all together, as C++17 ($CXX ${CXX_FLAGS[*]})" headers "$CXX" cpp "${CXX_FLAGS[@]}"
 run_case "C++17 program calling the library (extern \"C\" linkage)" headers_cxx_linkage
+run_case "installed tree moved: pkg-config (shared)" moved_prefix pkgconfig_shared async_socket "$here/consumer.c"
+run_case "installed tree moved: find_package + async_socket::async_socket" moved_prefix cmake_package async_socket async_socket::async_socket "$here/consumer.c"
 run_case "libasync_socket.a exports only the public API" archive_exports libasync_socket.a
 
 if [ "$failures" -ne 0 ]; then
