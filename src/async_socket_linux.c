@@ -320,7 +320,11 @@ static OP* op_allocate(uint32_t buffer_count)
 static void op_fill(OP* op, OP_KIND kind, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, void* context)
 {
     op->kind = (uint8_t)kind;
-    if (payload != NULL)
+    if (buffer_count == 1 && payload != NULL)
+    {
+        op->buffers[0] = payload[0]; /* the common case, without a call to memcpy */
+    }
+    else if (payload != NULL)
     {
         (void)memcpy(op->buffers, payload, (size_t)buffer_count * sizeof(ASYNC_SOCKET_BUFFER));
     }
