@@ -456,8 +456,9 @@ static void run_ping_pong(void)
 
 /* ---------------------------------------------------------------------------------------------
  * Streaming: the sender keeps 4 sends of 64 KiB outstanding (each completion queues the next);
- * the receiver keeps 4 receives of 16 KiB posted (64 KiB of receive memory, as the other two
- * implementations read into) and checks every byte; the library fills them with one recvmsg. Sends are issued by one
+ * the receiver keeps 4 receives of 64 KiB posted and checks every byte (the library fills the
+ * posted receives with one recvmsg: up to 256 KiB per call, where the epoll loop and libuv read
+ * 64 KiB per call). Sends are issued by one
  * thread at a time (the "pump"); a send that completes inline only returns its credit, and the
  * pump running on that thread issues the next, so completions never recurse.
  * ------------------------------------------------------------------------------------------- */
@@ -547,7 +548,7 @@ static void on_stream_received(void* context, ASYNC_SOCKET_RECEIVE_RESULT result
 static void post_stream_receive(RECEIVE_SLOT* slot)
 {
     slot->descriptor.buffer = slot->buffer;
-    slot->descriptor.length = BENCH_STREAM_RECEIVE_SIZE;
+    slot->descriptor.length = BENCH_RECV_BUFFER_SIZE;
     if (async_socket_receive_async(slot->stream->receiver, &slot->descriptor, 1, on_stream_received, slot) != 0 &&
         !atomic_load(&tearing_down))
     {
@@ -622,7 +623,7 @@ static void run_stream(void)
     for (uint32_t i = 0; i < BENCH_STREAM_RECEIVES; i++)
     {
         stream->slots[i].stream = stream;
-        stream->slots[i].buffer = malloc(BENCH_STREAM_RECEIVE_SIZE);
+        stream->slots[i].buffer = malloc(BENCH_RECV_BUFFER_SIZE);
         if (stream->slots[i].buffer == NULL)
         {
             fail("out of memory");

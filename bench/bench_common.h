@@ -18,10 +18,6 @@
 #define BENCH_STREAM_CHUNK (64u * 1024u)     /* one streaming send */
 #define BENCH_STREAM_OUTSTANDING 4u          /* streaming sends kept outstanding */
 #define BENCH_STREAM_RECEIVES 4u             /* streaming receives kept posted (where the API posts them) */
-/* Each of them is a quarter of BENCH_RECV_BUFFER_SIZE, so that every implementation reads into the
- * same 64 KiB of receive memory (the epoll loop and libuv read into one 64 KiB buffer; four posted
- * 64 KiB receives would use four times the cache, which costs more than the copy itself). */
-#define BENCH_STREAM_RECEIVE_SIZE (BENCH_RECV_BUFFER_SIZE / BENCH_STREAM_RECEIVES)
 #define BENCH_PATTERN_PERIOD 65521u          /* a prime, so stream offsets never line up with chunks */
 #define BENCH_IDLE_READ_SIZE 64u            /* receive size of an idle socket (it gets 1 byte) */
 #define BENCH_IDLE_PAIRS_DEFAULT 10000u
