@@ -465,6 +465,22 @@ void socket_transport_destroy(SOCKET_TRANSPORT_HANDLE socket_transport)
     sys_free(socket_transport);
 }
 
+SOCKET_HANDLE socket_transport_release_socket(SOCKET_TRANSPORT_HANDLE socket_transport)
+{
+    if (socket_transport == NULL)
+    {
+        LogError("socket_transport is NULL");
+        return INVALID_SOCKET;
+    }
+    /* The fd changes owner here, so it is neither shut down nor closed: the new owner (typically
+     * an async socket) is the one that ends the connection. */
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_030 */
+    SOCKET_HANDLE fd = socket_transport->fd;
+    socket_transport->fd = INVALID_SOCKET;
+    sys_free(socket_transport);
+    return fd;
+}
+
 int socket_transport_set_nonblocking(SOCKET_TRANSPORT_HANDLE socket_transport)
 {
     if (socket_transport == NULL || socket_transport->fd == INVALID_SOCKET)
