@@ -82,6 +82,7 @@ static int usage(FILE* out)
 /* 0 when parsed; TOOL_EXIT_OK for --help (after printing it), TOOL_EXIT_USAGE for a bad flag. */
 static int parse_options(int argc, char** argv, ECHO_OPTIONS* options, bool* run)
 {
+    /* Codes_SRS_ASOCK_TOOLS_01_021 */
     bool have_port = false;
     *run = false;
     options->bind = "127.0.0.1";
@@ -93,6 +94,7 @@ static int parse_options(int argc, char** argv, ECHO_OPTIONS* options, bool* run
         uint64_t number = 0;
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0)
         {
+            /* Codes_SRS_ASOCK_TOOLS_01_020 */
             return usage(stdout);
         }
         if (strcmp(flag, "--port") != 0 && strcmp(flag, "--bind") != 0 && strcmp(flag, "--workers") != 0)
@@ -342,6 +344,7 @@ static bool listener_start(ECHO_SERVER* server, const ECHO_OPTIONS* options)
     server->listener = socket_transport_create_server();
     if (server->listener == NULL || socket_transport_listen_on(server->listener, options->bind, options->port) != 0)
     {
+        /* Codes_SRS_ASOCK_TOOLS_01_006 */
         (void)fprintf(stderr, TOOL ": cannot listen on %s port %u: %s\n", options->bind, (unsigned)options->port, strerror(errno));
         return false;
     }

@@ -124,6 +124,7 @@ static bool parse_number_flag(const char* flag, const char* value, LOAD_OPTIONS*
 /* TOOL_EXIT_OK with *run set when the run should go ahead; otherwise the exit code (0 for --help). */
 static int parse_options(int argc, char** argv, LOAD_OPTIONS* options, bool* run)
 {
+    /* Codes_SRS_ASOCK_TOOLS_01_021 */
     *run = false;
     *options = (LOAD_OPTIONS){.host = "127.0.0.1", .conns = 1, .size = 64, .seconds = 3.0};
     for (int i = 1; i < argc; i++)
@@ -131,6 +132,7 @@ static int parse_options(int argc, char** argv, LOAD_OPTIONS* options, bool* run
         const char* flag = argv[i];
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0)
         {
+            /* Codes_SRS_ASOCK_TOOLS_01_020 */
             return usage(stdout);
         }
         if (strcmp(flag, "--json") == 0)

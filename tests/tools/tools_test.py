@@ -8,7 +8,10 @@ overstays; a case fails with a message and exit status 1. Python 3 standard libr
 """
 
 import json
+import os
+import pty
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -136,6 +139,8 @@ def echo_and_load_round_trip(echo, load):
         elapsed = time.monotonic() - started
         check(result.returncode == 0, "asock-load exited %d: %s" % (result.returncode, result.stderr))
         lines = result.stdout.splitlines()
+        # Not a terminal: no progress line, only the JSON object.
+        # Tests_SRS_ASOCK_TOOLS_01_014
         check(len(lines) == 1, "asock-load --json printed %d lines: %r" % (len(lines), result.stdout))
         report = json.loads(lines[0])
         for key in ("round_trips", "round_trips_per_s", "mb_per_s", "latency_us", "errors", "mismatches", "seconds"):
@@ -148,6 +153,7 @@ def echo_and_load_round_trip(echo, load):
         check(0.9 <= report["seconds"] < 10 and elapsed < 20, "ran %.2f s (reported %r), asked for 1" % (elapsed, report["seconds"]))
 
         # A larger message than the echo's buffer, several connections, the table output.
+        # Tests_SRS_ASOCK_TOOLS_01_012
         table = run([load, "--port", str(server.port), "--conns", "2", "--size", "200000", "--seconds", "0.5"], timeout=30)
         check(table.returncode == 0, "asock-load (table) exited %d: %s" % (table.returncode, table.stderr))
         for label in ("round trips/s", "MB/s", "latency p50", "latency p99", "latency p999", "errors"):
@@ -177,6 +183,43 @@ def echo_and_load_round_trip(echo, load):
     check(code == 0 and SUMMARY_RE.match(out.strip()) is not None, "after SIGINT: exit %d, %r" % (code, out))
 
 
+def load_progress_only_on_a_terminal(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_014
+    # Tests_SRS_ASOCK_TOOLS_01_012
+    server = EchoServer(echo)
+    try:
+        master, slave = pty.openpty()
+        process = subprocess.Popen([load, "--port", str(server.port), "--seconds", "2.5"],
+                                   stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE)
+        os.close(slave)
+        output = b""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the terminal's other end closed
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            elif process.poll() is not None:
+                break
+        os.close(master)
+        code = process.wait(timeout=30)
+        err = process.stderr.read().decode()
+        process.stderr.close()
+        server.stop()
+    finally:
+        server.kill()
+    text = output.decode(errors="replace").replace("\r\n", "\n")
+    check(code == 0, "asock-load on a terminal exited %d: %s" % (code, err))
+    progress = re.findall(r"^\s*\d+\.\d s\s+\d+ round trips/s\s+[\d.]+ MB/s\s+errors 0$", text, re.M)
+    check(len(progress) == 2, "expected 2 progress lines in 2.5 s, got %d: %r" % (len(progress), text))
+    check("latency p999" in text, "no table after the progress lines: %r" % text)
+
+
 def load_fails_when_nothing_listens(echo, load):
     # Tests_SRS_ASOCK_TOOLS_01_015
     del echo
@@ -203,7 +246,8 @@ def echo_cannot_listen_on_a_port_in_use(echo, load):
 
 
 CASES = {f.__name__: f for f in (help_exits_0, bad_flags_exit_2_with_one_line, echo_and_load_round_trip,
-                                 load_fails_when_nothing_listens, echo_cannot_listen_on_a_port_in_use)}
+                                 load_progress_only_on_a_terminal, load_fails_when_nothing_listens,
+                                 echo_cannot_listen_on_a_port_in_use)}
 
 
 def main(argv):

@@ -183,6 +183,7 @@ static int full_backlog_listener(uint16_t* port, int* fillers, int max, int* fil
 static void socket_transport_create_client_and_server_have_no_socket_yet(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_001 */
     TEST_BASELINE baseline = test_baseline_take();
     log_capture_start();
     SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
@@ -204,6 +205,7 @@ static void socket_transport_create_client_and_server_have_no_socket_yet(void** 
 static void socket_transport_create_client_and_server_fail_cleanly_when_allocation_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_001 */
     TEST_BASELINE baseline = test_baseline_take();
     for (int which = 0; which < 2; which++)
     {
@@ -224,6 +226,9 @@ static void socket_transport_create_client_and_server_fail_cleanly_when_allocati
 static void socket_transport_listen_on_port_0_reports_the_chosen_port(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_020 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_027 */
     TEST_BASELINE baseline = test_baseline_take();
     SOCKET_TRANSPORT_HANDLE server = socket_transport_create_server();
     assert_non_null(server);
@@ -254,6 +259,7 @@ static void socket_transport_listen_on_port_0_reports_the_chosen_port(void** sta
 static void socket_transport_listen_on_a_port_in_use_fails_with_eaddrinuse(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_021 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE first = start_server("127.0.0.1", &port);
@@ -282,6 +288,9 @@ static void socket_transport_listen_on_a_port_in_use_fails_with_eaddrinuse(void*
 static void socket_transport_connect_and_accept_exchange_bytes_over_ipv4(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_010 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_023 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -319,6 +328,9 @@ static void socket_transport_connect_and_accept_exchange_bytes_over_ipv4(void** 
 static void socket_transport_connect_and_accept_exchange_bytes_over_ipv6(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_010 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_020 */
     if (!ipv6_loopback_available())
     {
         (void)printf("SKIPPED: ::1 is not available on this machine\n");
@@ -353,6 +365,7 @@ static void socket_transport_connect_and_accept_exchange_bytes_over_ipv6(void** 
 static void socket_transport_connect_resolves_a_host_name(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_010 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -370,6 +383,7 @@ static void socket_transport_connect_resolves_a_host_name(void** state)
 static void socket_transport_accept_takes_queued_connections_one_by_one(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_023 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -418,6 +432,7 @@ static void socket_transport_accept_takes_queued_connections_one_by_one(void** s
 static void socket_transport_connect_to_a_port_without_listener_fails_fast_with_econnrefused(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_013 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port = closed_port();
     SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
@@ -451,6 +466,7 @@ static void socket_transport_connect_to_a_port_without_listener_fails_fast_with_
 static void socket_transport_connect_to_an_unknown_host_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_014 */
     TEST_BASELINE baseline = test_baseline_take();
     SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
     assert_non_null(client);
@@ -469,6 +485,7 @@ static void socket_transport_connect_to_an_unknown_host_fails(void** state)
 static void socket_transport_accept_without_a_client_times_out(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_024 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -499,6 +516,8 @@ static void socket_transport_accept_without_a_client_times_out(void** state)
 static void socket_transport_accept_returns_as_soon_as_a_client_connects(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_023 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -524,6 +543,7 @@ static void socket_transport_accept_returns_as_soon_as_a_client_connects(void** 
 static void socket_transport_accept_fails_cleanly_when_allocation_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_025 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -561,6 +581,7 @@ static void socket_transport_accept_fails_cleanly_when_allocation_fails(void** s
 static void socket_transport_connect_to_a_silent_listener_times_out(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_012 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     int fillers[16];
@@ -628,6 +649,7 @@ static void on_release_test_sent(void* context, ASYNC_SOCKET_SEND_RESULT result)
 static void socket_transport_release_socket_hands_the_fd_to_async_socket(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_030 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -684,6 +706,7 @@ static void socket_transport_release_socket_hands_the_fd_to_async_socket(void** 
 static void socket_transport_release_socket_without_a_socket_or_handle(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_030 */
     TEST_BASELINE baseline = test_baseline_take();
     SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
     assert_non_null(client);
@@ -715,6 +738,7 @@ static void socket_transport_release_socket_without_a_socket_or_handle(void** st
 static void socket_transport_connect_with_bad_arguments_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_015 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -751,6 +775,7 @@ static void socket_transport_connect_with_bad_arguments_fails(void** state)
 static void socket_transport_listen_with_bad_arguments_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_022 */
     TEST_BASELINE baseline = test_baseline_take();
     SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
     SOCKET_TRANSPORT_HANDLE server = socket_transport_create_server();
@@ -786,6 +811,7 @@ static void socket_transport_listen_with_bad_arguments_fails(void** state)
 static void socket_transport_accept_with_bad_arguments_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_026 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -815,6 +841,7 @@ static void socket_transport_accept_with_bad_arguments_fails(void** state)
 static void socket_transport_get_local_address_with_bad_arguments_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_027 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
