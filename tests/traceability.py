@@ -12,7 +12,7 @@ defined in a devdoc as well; the devdocs are authoritative because the seed may 
 For every ID the check requires:
   - an entry in the devdoc,
   - a Codes_<ID> tag in src/ or tools/ (*.c, *.h; tools/ holds the asock-echo and asock-load
-    programs),
+    programs and the *.sh script of `make run`),
   - a Tests_<ID> tag in tests/ (*.c, or *.py for the test drivers of the tools).
 It also fails on references that name an ID the devdoc does not define (typos), on malformed
 tags (e.g. "Test_SRS_..."), on Codes_ tags outside src/ and tools/ or Tests_ tags outside tests/,
@@ -127,7 +127,7 @@ def main(argv):
     problems = []  # malformed, unknown or misplaced references
     scans = [
         ("src", {".c", ".h"}, "Codes_"),
-        ("tools", {".c", ".h"}, "Codes_"),
+        ("tools", {".c", ".h", ".sh"}, "Codes_"),
         ("tests", {".c", ".h", ".py"}, "Tests_"),
         ("include", {".h"}, None),
     ]

@@ -220,6 +220,22 @@ def load_progress_only_on_a_terminal(echo, load):
     check("latency p999" in text, "no table after the progress lines: %r" % text)
 
 
+def run_script_prints_the_table(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_030
+    bin_dir = os.path.dirname(os.path.abspath(echo))
+    check(os.path.dirname(os.path.abspath(load)) == bin_dir, "the tools are in different directories")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "run_echo_load.sh")
+    result = run(["sh", script, bin_dir, "--conns", "2", "--seconds", "0.5"], timeout=40)
+    check(result.returncode == 0, "run_echo_load.sh exited %d: %s" % (result.returncode, result.stderr))
+    lines = result.stdout.splitlines()
+    check(len(lines) >= 3 and LISTEN_RE.match(lines[0]), "no listening line first: %r" % result.stdout)
+    check(re.search(r"^\s+errors\s+0$", result.stdout, re.M), "no errors row of 0: %r" % result.stdout)
+    check(SUMMARY_RE.match(lines[-1]), "the echo summary is not last: %r" % result.stdout)
+    # A failing asock-load (here, a bad flag) makes the script fail.
+    bad = run(["sh", script, bin_dir, "--conns", "0"], timeout=40)
+    check(bad.returncode != 0, "run_echo_load.sh passed with a failing asock-load")
+
+
 def load_fails_when_nothing_listens(echo, load):
     # Tests_SRS_ASOCK_TOOLS_01_015
     del echo
@@ -246,7 +262,8 @@ def echo_cannot_listen_on_a_port_in_use(echo, load):
 
 
 CASES = {f.__name__: f for f in (help_exits_0, bad_flags_exit_2_with_one_line, echo_and_load_round_trip,
-                                 load_progress_only_on_a_terminal, load_fails_when_nothing_listens,
+                                 load_progress_only_on_a_terminal, run_script_prints_the_table,
+                                 load_fails_when_nothing_listens,
                                  echo_cannot_listen_on_a_port_in_use)}
 
 
