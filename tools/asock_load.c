@@ -65,6 +65,7 @@ struct LOAD_RUN_TAG
     atomic_uint_fast64_t errors;     /* I/O errors and mismatches */
     atomic_uint_fast64_t mismatches;
     atomic_uint active;              /* connections not finished */
+    atomic_bool error_reported;      /* the first error is explained on stderr, the rest counted */
     pthread_mutex_t lock;
     pthread_cond_t settled;          /* signalled when active drops to 0 */
     LATENCY_HISTOGRAM latency;
@@ -221,17 +222,22 @@ static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket)
 
 /* ---- a connection's round trips ---- */
 
-/* Ends the connection's part in the run, once; `failed` counts an error. */
-static void connection_finish(CONNECTION* connection, bool failed)
+/* Ends the connection's part in the run, once. A non-NULL `error` counts an error; the first of
+ * the run is printed (a mismatch prints its own line). */
+static void connection_finish(CONNECTION* connection, const char* error)
 {
     if (atomic_exchange(&connection->finished, true))
     {
         return;
     }
     LOAD_RUN* run = connection->run;
-    if (failed)
+    if (error != NULL)
     {
         (void)atomic_fetch_add(&run->errors, 1);
+        if (*error != '\0' && !atomic_exchange(&run->error_reported, true))
+        {
+            (void)fprintf(stderr, TOOL ": connection %u: %s (further errors are only counted)\n", connection->index, error);
+        }
     }
     (void)pthread_mutex_lock(&run->lock);
     if (atomic_fetch_sub(&run->active, 1) == 1)
@@ -254,7 +260,7 @@ static void round_trip_step(CONNECTION* connection)
     connection->offset += run->options.size;
     if (atomic_load(&run->stop))
     {
-        connection_finish(connection, false);
+        connection_finish(connection, NULL);
         return;
     }
     round_trip_start(connection);
@@ -265,7 +271,7 @@ static void on_sent(void* context, ASYNC_SOCKET_SEND_RESULT result)
     CONNECTION* connection = context;
     if (result != ASYNC_SOCKET_SEND_OK)
     {
-        connection_finish(connection, true); /* a no-op for a connection already finished */
+        connection_finish(connection, "a send failed"); /* a no-op for a connection already finished */
         return;
     }
     round_trip_step(connection);
@@ -281,7 +287,7 @@ static void on_received(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint3
     {
         /* The server closed or reset the connection. (The ABANDONED results of the final close
          * come to connections already finished, where this does nothing.) */
-        connection_finish(connection, true);
+        connection_finish(connection, "the server closed or reset the connection");
         return;
     }
     /* Codes_SRS_ASOCK_TOOLS_01_011 */
@@ -291,10 +297,13 @@ static void on_received(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint3
     {
         if (got[i] != pattern_byte(connection->index, offset + i))
         {
-            (void)fprintf(stderr, TOOL ": connection %u: byte %llu of the stream is 0x%02x, expected 0x%02x\n",
-                connection->index, (unsigned long long)(offset + i), got[i], pattern_byte(connection->index, offset + i));
             (void)atomic_fetch_add(&run->mismatches, 1);
-            connection_finish(connection, true);
+            if (!atomic_exchange(&run->error_reported, true))
+            {
+                (void)fprintf(stderr, TOOL ": connection %u: byte %llu of the stream is 0x%02x, expected 0x%02x\n",
+                    connection->index, (unsigned long long)(offset + i), got[i], pattern_byte(connection->index, offset + i));
+            }
+            connection_finish(connection, "");
             return;
         }
     }
@@ -314,7 +323,7 @@ static void receive_rest(CONNECTION* connection)
         .length = connection->run->options.size - connection->received};
     if (async_socket_receive_async(connection->socket, &buffer, 1, on_received, connection) != 0)
     {
-        connection_finish(connection, true);
+        connection_finish(connection, "a receive could not be started");
     }
 }
 
@@ -335,7 +344,7 @@ static void round_trip_start(CONNECTION* connection)
     ASYNC_SOCKET_BUFFER buffer = {.buffer = connection->out, .length = size};
     if (async_socket_send_async(connection->socket, &buffer, 1, on_sent, connection) != ASYNC_SOCKET_SEND_SYNC_OK)
     {
-        connection_finish(connection, true);
+        connection_finish(connection, "a send could not be started (the connection is gone)");
     }
 }
 
@@ -446,8 +455,7 @@ static void run_settle(LOAD_RUN* run)
     {
         if (!atomic_load(&run->connections[i].finished))
         {
-            (void)fprintf(stderr, TOOL ": connection %u: a round trip did not complete within 5 s of the end\n", i);
-            connection_finish(&run->connections[i], true);
+            connection_finish(&run->connections[i], "a round trip did not complete within 5 s of the end");
         }
     }
 }
