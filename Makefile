@@ -15,6 +15,8 @@ BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:ma
 # libuv is only a benchmark dependency; with it present the test build also compiles bench/ (not run).
 TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev
 BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
+# The consumer builds also compile C++ and inspect the programs they link.
+CONSUMER_NEEDS := $(BUILD_NEEDS) cmd:g++:g++ cmd:readelf:binutils
 
 # $(call install_missing,needs): apt-get install the packages whose check fails (update first).
 define install_missing
@@ -39,7 +41,7 @@ RUN_CONNS   ?= 4
 RUN_SIZE    ?= 64
 RUN_SECONDS ?= 3
 
-.PHONY: run demo test bench release install clean
+.PHONY: run demo test bench release install consumer clean
 
 # Build the optimised library and tools, start asock-echo on a free loopback port, run asock-load
 # against it and print its table; fails when either tool reports an error.
@@ -76,6 +78,15 @@ bench:
 # tools (in PREFIX/bin) under PREFIX (default /usr/local).
 install: release
 	cmake --install $(RELEASE_DIR) --prefix "$(PREFIX)"
+
+# Try the installed package as users reach it: install build/release into a temporary prefix, then
+# build and run tests/consumer/consumer.c through pkg-config (shared and --static) and through
+# find_package(async_socket CONFIG), also from a moved copy of the tree, compile every public header
+# as C11 and as C++17, and check the archive's exports. One line per case; non-zero exit when any
+# fails.
+consumer: release
+	$(call install_missing,$(CONSUMER_NEEDS))
+	tests/consumer/run_consumer.sh $(RELEASE_DIR)
 
 # Remove every build tree.
 clean:
