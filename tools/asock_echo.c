@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "c_pal/async_socket.h"
@@ -23,6 +24,7 @@
 
 #define TOOL "asock-echo"
 #define ECHO_BUFFER_SIZE (64 * 1024)
+#define ACCEPT_BACKOFF_MS 100
 
 typedef struct ECHO_OPTIONS_TAG
 {
@@ -329,7 +331,12 @@ static void on_listener_ready(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT resul
     }
     if (errno != ETIMEDOUT)
     {
+        /* Codes_SRS_ASOCK_TOOLS_01_007 */
+        /* Out of fds (EMFILE) or memory: the connection stays queued and the listener stays
+         * ready, so asking again at once would spin. Back off, then try again. */
         (void)atomic_fetch_add(&server->accept_errors, 1);
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = ACCEPT_BACKOFF_MS * 1000000L};
+        (void)nanosleep(&pause, NULL);
     }
     if (listener_wait(server) != 0)
     {

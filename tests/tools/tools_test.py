@@ -11,6 +11,7 @@ import json
 import os
 import pty
 import re
+import resource
 import select
 import signal
 import socket
@@ -320,6 +321,54 @@ def echo_stops_cleanly_under_load(echo, load):
     check(int(match.group(2)) >= report["round_trips"] * 3000, "the echo counts fewer bytes than came back")
 
 
+def echo_survives_running_out_of_fds(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_007
+    del load
+    limit = 24
+
+    def low_fd_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    process = subprocess.Popen([echo, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=low_fd_limit)
+    clients = []
+    try:
+        match = LISTEN_RE.match(process.stdout.readline().rstrip("\n"))
+        check(match is not None, "asock-echo did not start with %d fds" % limit)
+        port = int(match.group(1))
+        # More connections than the server has fds: the kernel queues them, accept fails (EMFILE).
+        for _ in range(limit + 8):
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.5)
+        check(process.poll() is None, "asock-echo exited when it ran out of fds")
+        for client in clients:
+            client.close()
+        clients = []
+        # With the fds back, a new connection is served.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+                    client.sendall(b"still here")
+                    check(client.recv(64) == b"still here", "no echo after running out of fds")
+                break
+            except (socket.timeout, ConnectionError):
+                check(time.monotonic() < deadline, "no echo within 10 s after the fds came back")
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    finally:
+        for client in clients:
+            client.close()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    check(process.returncode == 0, "asock-echo exited %d: %s" % (process.returncode, err[-2000:]))
+    check(SUMMARY_RE.match(out.strip()) is not None, "no summary: %r" % out)
+    # It backs off between attempts instead of spinning: a few error lines a second at most.
+    accept_errors = err.count("accept on fd")
+    check(accept_errors < 40, "%d accept error lines: the server spins on EMFILE" % accept_errors)
+
+
 def load_fails_when_nothing_listens(echo, load):
     # Tests_SRS_ASOCK_TOOLS_01_015
     del echo
@@ -348,6 +397,7 @@ def echo_cannot_listen_on_a_port_in_use(echo, load):
 CASES = {f.__name__: f for f in (help_exits_0, bad_flags_exit_2_with_one_line, echo_and_load_round_trip,
                                  load_progress_only_on_a_terminal, run_script_prints_the_table,
                                  load_detects_a_corrupted_byte, echo_stops_cleanly_under_load,
+                                 echo_survives_running_out_of_fds,
                                  load_fails_when_nothing_listens,
                                  echo_cannot_listen_on_a_port_in_use)}
 
