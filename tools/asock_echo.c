@@ -361,6 +361,10 @@ static bool listener_start(ECHO_SERVER* server, const ECHO_OPTIONS* options)
     if (socket_transport_get_local_address(server->listener, host, sizeof(host), &port) != 0 || watched < 0)
     {
         (void)fprintf(stderr, TOOL ": cannot set up the listener: %s\n", strerror(errno));
+        if (watched >= 0)
+        {
+            (void)close(watched);
+        }
         return false;
     }
     server->listener_events = listener_socket_create(watched);
