@@ -38,6 +38,7 @@ typedef struct CONNECTION_TAG CONNECTION;
 /* The server: the listener and the list of live connections. */
 typedef struct ECHO_SERVER_TAG
 {
+    const ECHO_OPTIONS* options;
     SOCKET_TRANSPORT_HANDLE listener; /* accepts */
     ASYNC_SOCKET_HANDLE listener_events; /* a dup of the listener's fd, for notify IN */
     pthread_mutex_t lock;        /* guards connections and live */
@@ -147,9 +148,10 @@ static void on_connection_open(void* context, ASYNC_SOCKET_OPEN_RESULT result)
 }
 
 /* Wraps an accepted fd in an opened async socket, which owns the fd from then on. NULL on failure
- * (the fd is closed). */
-static ASYNC_SOCKET_HANDLE connection_socket_create(SOCKET_HANDLE fd)
+ * (the fd is closed). The options are those of the run (what a TLS layer would need). */
+static ASYNC_SOCKET_HANDLE connection_socket_create(const ECHO_OPTIONS* options, SOCKET_HANDLE fd)
 {
+    (void)options;
     ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, fd);
     if (socket == NULL)
     {
@@ -266,7 +268,7 @@ static void connection_start(ECHO_SERVER* server, SOCKET_HANDLE fd)
         return;
     }
     connection->server = server;
-    connection->socket = connection_socket_create(fd);
+    connection->socket = connection_socket_create(server->options, fd);
     if (connection->socket == NULL)
     {
         free(connection);
@@ -348,6 +350,7 @@ static void on_listener_ready(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT resul
  * watches it, so that the transport keeps accepting on its own fd. */
 static bool listener_start(ECHO_SERVER* server, const ECHO_OPTIONS* options)
 {
+    server->options = options;
     server->listener = socket_transport_create_server();
     if (server->listener == NULL || socket_transport_listen_on(server->listener, options->bind, options->port) != 0)
     {

@@ -196,9 +196,10 @@ static void on_connection_open(void* context, ASYNC_SOCKET_OPEN_RESULT result)
 }
 
 /* Wraps a connected fd in an opened async socket, which owns the fd from then on. NULL on failure
- * (the fd is closed). */
-static ASYNC_SOCKET_HANDLE connection_socket_create(SOCKET_HANDLE fd)
+ * (the fd is closed). The options are those of the run (what a TLS layer would need: the host). */
+static ASYNC_SOCKET_HANDLE connection_socket_create(const LOAD_OPTIONS* options, SOCKET_HANDLE fd)
 {
+    (void)options;
     ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, fd);
     if (socket == NULL)
     {
@@ -374,7 +375,7 @@ static bool connections_open(LOAD_RUN* run)
             socket_transport_destroy(transport);
             return false;
         }
-        connection->socket = connection_socket_create(socket_transport_release_socket(transport));
+        connection->socket = connection_socket_create(options, socket_transport_release_socket(transport));
         if (connection->socket == NULL)
         {
             (void)fprintf(stderr, TOOL ": cannot set up connection %u\n", i);
