@@ -27,6 +27,7 @@
 #define MAX_CONNS 1000
 #define MAX_SIZE (16u * 1024u * 1024u)
 #define MAX_SECONDS 86400.0
+#define MAX_BUFFER_BYTES (1024ull * 1024u * 1024u) /* all connections' buffers together */
 #define CONNECT_TIMEOUT_MS 5000
 #define SETTLE_TIMEOUT_NS (5ull * 1000000000ull)
 
@@ -84,7 +85,8 @@ static int usage(FILE* out)
         "  --host H      server host name or numeric address (default 127.0.0.1)\n"
         "  --port P      server port, 1..65535 (required)\n"
         "  --conns C     connections, 1..%d (default 1)\n"
-        "  --size S      message size in bytes, 1..%u (default 64)\n"
+        "  --size S      message size in bytes, 1..%u (default 64); the buffers of all\n"
+        "                connections, 2 x C x S bytes, may take at most 1 GiB\n"
         "  --seconds T   duration, e.g. 3 or 0.5, up to %g (default 3)\n"
         "  --json        print the result as one JSON object instead of a table\n"
         "  --help        this text\n"
@@ -164,6 +166,14 @@ static int parse_options(int argc, char** argv, LOAD_OPTIONS* options, bool* run
     if (options->port == 0)
     {
         (void)fprintf(stderr, TOOL ": --port is required (see --help)\n");
+        return TOOL_EXIT_USAGE;
+    }
+    /* Each connection holds a message to send and one to receive. */
+    if ((uint64_t)options->conns * options->size * 2u > MAX_BUFFER_BYTES)
+    {
+        (void)fprintf(stderr, TOOL ": --conns %u with --size %u needs %llu bytes of buffers, more than %llu\n",
+            options->conns, options->size, (unsigned long long)options->conns * options->size * 2u,
+            (unsigned long long)MAX_BUFFER_BYTES);
         return TOOL_EXIT_USAGE;
     }
     *run = true;

@@ -101,6 +101,7 @@ def bad_flags_exit_2_with_one_line(echo, load):
         (load, ["--port", "7", "--seconds", "abc"], "--seconds"),
         (load, ["--port", "7", "--seconds"], "--seconds"),
         (load, ["--port", "7", "--jsn"], "--jsn"),
+        (load, ["--port", "7", "--conns", "1000", "--size", "1000000"], "--size"),
     ]
     for tool, argv, flag in cases:
         result = run([tool, *argv], timeout=10)
