@@ -31,7 +31,7 @@ static void post_sends(ASYNC_SOCKET_HANDLE socket, uint8_t* source, uint32_t cou
     }
 }
 
-/* TAG_99_045 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_045 */
 static void never_reading_peer_keeps_megabytes_pending_without_the_heap_growing(void** state)
 {
     (void)state;
@@ -188,6 +188,7 @@ static void refused_send_gets_no_callback(ASYNC_SOCKET_HANDLE socket, uint8_t* s
     send_track_deinit(&late);
 }
 
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_046 */
 static void reset_in_the_middle_of_a_stream_completes_every_pending_operation(void** state)
 {
     (void)state;
