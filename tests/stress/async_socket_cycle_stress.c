@@ -14,6 +14,20 @@
 #define CYCLE_SOCKET_BUFFER 4096
 #define CYCLE_RSS_GROWTH_LIMIT_KIB (16u * 1024u)
 
+/* AddressSanitizer keeps freed blocks in a quarantine (256 MB by default) on purpose, so under it
+ * the RSS grows however well the library behaves; the live-allocation count is the leak check
+ * that holds there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CYCLE_CHECK_RSS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CYCLE_CHECK_RSS 0
+#endif
+#endif
+#ifndef CYCLE_CHECK_RSS
+#define CYCLE_CHECK_RSS 1
+#endif
+
 typedef enum OP_TAG
 {
     OP_RECEIVE,
@@ -179,17 +193,17 @@ static void open_close_100000_cycles_with_pending_operations(void** state)
     check_and_reset(0, cycles + 1);
 
     stress_report("cycles cycles=%u fds_start=%d fds_end=%d live_allocations_start=%lld end=%lld "
-                  "rss_kib_first_checkpoint=%llu last=%llu max=%llu callbacks_exactly_once=yes abandoned_at_close=%llu seconds=%.2f",
+                  "rss_kib_first_checkpoint=%llu last=%llu max=%llu rss_bound_checked=%s callbacks_exactly_once=yes abandoned_at_close=%llu seconds=%.2f",
                   cycles, fds, test_count_open_fds(), (long long)allocations, (long long)sys_fault_live_allocations(),
                   (unsigned long long)rss_first, (unsigned long long)rss_last, (unsigned long long)rss_max,
-                  (unsigned long long)abandoned_at_close, seconds);
-    assert_true(rss_max - rss_first < CYCLE_RSS_GROWTH_LIMIT_KIB);
+                  CYCLE_CHECK_RSS ? "yes" : "no(asan)", (unsigned long long)abandoned_at_close, seconds);
+    free(big);
+    assert_true(!CYCLE_CHECK_RSS || rss_max - rss_first < CYCLE_RSS_GROWTH_LIMIT_KIB);
     /* At least the receives without data and the big sends were pending at close. */
     assert_true(abandoned_at_close >= cycles / 2);
 
     stress_listener_close(&listener);
     env_end(&mark);
-    free(big);
 }
 
 static const struct CMUnitTest tests[] = {
