@@ -15,7 +15,8 @@ SUDO        := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make \
                file:/usr/include/stdio.h:libc6-dev
 # libuv is only a benchmark dependency; with it present the test build also compiles bench/ (not run).
-TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev
+# iproute2's ip sets up the veth pair of async_socket_netns_int (skipped where namespaces are not allowed).
+TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev cmd:ip:iproute2
 BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
 
 # $(call install_missing,needs): apt-get install the packages whose check fails (update first).

@@ -59,6 +59,9 @@ static int run_ip_in(int ns, char* const args[])
             _exit(126);
         }
         execvp("ip", args);
+        /* PATH may lack the sbin directories where iproute2 installs ip */
+        execv("/usr/sbin/ip", args);
+        execv("/sbin/ip", args);
         _exit(127);
     }
     int status = 0;
