@@ -5,7 +5,8 @@
  * until the end of stream, then the test parses it: per thread the messages must arrive whole and
  * in sequence without gaps, every send called back OK must be on the wire, and only the very last
  * message of the stream may be cut short (a send that close abandoned part way). Every accepted
- * send must be called back exactly once, none of the refused ones. */
+ * send must be called back exactly once, none of the refused ones. Every other round runs through
+ * a custom transport that cuts each send short and now and then fails it with EINTR. */
 #include "stress_util.h"
 #include "c_pal/logger.h"
 #include "c_pal/platform_linux.h"
@@ -230,6 +231,7 @@ typedef struct ROUND_TOTALS_TAG
     uint64_t messages_on_wire;
     uint64_t partial;
     uint64_t bytes;
+    uint64_t transport_calls;
 } ROUND_TOTALS;
 
 /* Exactly one callback per accepted send; OK ones are all on the wire, whole. */
@@ -272,7 +274,11 @@ static void one_round(uint32_t round, SENDER* senders, ROUND_TOTALS* totals)
     int fds[2];
     /* Small buffers keep sends pending, so the closes find queues to abandon. */
     make_pair(fds, 8192, 8192);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    /* Odd rounds go through a custom transport that takes at most ~1-3 KB per call and fails
+     * every 7th call with EINTR, so payloads are cut at many more places. */
+    TRANSPORT transport;
+    transport_init(&transport, fds[0], 1000u + (round % 7u) * 300u, 0, 7);
+    ASYNC_SOCKET_HANDLE socket = (round % 2u == 1u) ? open_socket_transport(fds[0], &transport) : open_socket(fds[0]);
     COLLECTOR collector = {.fd = fds[1]};
     assert_int_equal(pthread_create(&collector.thread, NULL, collector_run, &collector), 0);
 
@@ -305,6 +311,8 @@ static void one_round(uint32_t round, SENDER* senders, ROUND_TOTALS* totals)
         fail_msg("round %u: %s", round, wire.problem);
     }
     check_callbacks(senders, &wire, totals, round);
+    assert_int_equal(atomic_load(&transport.wrong_handle), 0);
+    totals->transport_calls += atomic_load(&transport.send_calls);
     totals->messages_on_wire += wire.messages;
     totals->partial += wire.partial;
     totals->bytes += collector.size;
@@ -339,11 +347,12 @@ static void eight_threads_send_and_close_shared_sockets(void** state)
     assert_int_equal(platform_linux_set_worker_count(0), 0);
     free(senders);
     stress_report("shared threads=%u rounds=%u sends_accepted=%llu refused_after_close=%llu ok=%llu abandoned=%llu "
-                  "messages_on_wire=%llu cut_last_message=%llu bytes=%llu callbacks_exactly_once=yes order_violations=0 seconds=%.2f",
+                  "messages_on_wire=%llu cut_last_message=%llu bytes=%llu custom_transport_send_calls=%llu callbacks_exactly_once=yes "
+                  "order_violations=0 seconds=%.2f",
                   SHARED_THREADS, rounds, (unsigned long long)totals.accepted, (unsigned long long)totals.refused,
                   (unsigned long long)totals.ok, (unsigned long long)totals.abandoned,
                   (unsigned long long)totals.messages_on_wire, (unsigned long long)totals.partial,
-                  (unsigned long long)totals.bytes, seconds);
+                  (unsigned long long)totals.bytes, (unsigned long long)totals.transport_calls, seconds);
     assert_true(totals.ok + totals.abandoned == totals.accepted);
 }
 
