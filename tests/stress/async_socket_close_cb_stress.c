@@ -3,7 +3,9 @@
  *
  * Per round a batch of connections each keep a receive, a notify and a send posted; depending on
  * its mode a connection closes itself from its receive, send or notify callback, destroys itself
- * from a receive callback, or is closed by the test thread while its callbacks run. Afterwards
+ * from a receive callback, is closed by the test thread while its callbacks run, or closes a
+ * partner connection and then itself from a receive callback (pairs of partners closing each
+ * other at the same time on two workers, the circle case of close). Afterwards
  * every accepted operation has been called back exactly once and no callback of a socket came
  * after the close (or destroy) of that socket returned. */
 #include "stress_util.h"
@@ -24,14 +26,18 @@ typedef enum CB_MODE_TAG
     CB_CLOSE_IN_NOTIFY,
     CB_DESTROY_IN_RECEIVE,
     CB_CLOSE_FROM_TEST_THREAD,
+    CB_CLOSE_PARTNER_IN_RECEIVE, /* closes its partner's socket, then its own: pairs close each other */
     CB_MODE_COUNT
 } CB_MODE;
 
 typedef struct CB_RUN_TAG CB_RUN;
 
-typedef struct CB_CONN_TAG
+typedef struct CB_CONN_TAG CB_CONN;
+
+struct CB_CONN_TAG
 {
     CB_RUN* run;
+    CB_CONN* partner;       /* CB_CLOSE_PARTNER_IN_RECEIVE: the connection it closes first */
     ASYNC_SOCKET_HANDLE socket;
     int peer_fd;
     CB_MODE mode;
@@ -42,8 +48,9 @@ typedef struct CB_CONN_TAG
     atomic_uint events;     /* callbacks of the mode's kind */
     atomic_int closing;     /* someone started the close */
     atomic_int closed;      /* the close (or destroy) returned */
+    atomic_int at_rendezvous; /* CB_CLOSE_PARTNER_IN_RECEIVE: in the callback that closes the pair */
     uint8_t rx[2048];
-} CB_CONN;
+};
 
 struct CB_RUN_TAG
 {
@@ -140,6 +147,21 @@ static void cb_on_receive(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uin
     {
         cb_close(conn, true, true);
     }
+    else if (cb_mode_fires(conn, CB_CLOSE_PARTNER_IN_RECEIVE))
+    {
+        /* Both partners meet here (bounded wait) and close each other at once: the circle of
+         * 99_009, where one of the two closes must return without waiting. */
+        atomic_store(&conn->at_rendezvous, 1);
+        for (int spin = 0; conn->partner != NULL && spin < 300 && atomic_load(&conn->partner->at_rendezvous) == 0; spin++)
+        {
+            (void)usleep(1);
+        }
+        if (conn->partner != NULL)
+        {
+            cb_close(conn->partner, false, true);
+        }
+        cb_close(conn, false, true);
+    }
     else if (atomic_load(&conn->closing) == 0)
     {
         cb_post_receive(conn);
@@ -228,7 +250,8 @@ static void cb_start(CB_RUN* run, CB_CONN* conn, const STRESS_LISTENER* listener
     conn->run = run;
     conn->peer_fd = fds[1];
     conn->mode = (CB_MODE)(index % CB_MODE_COUNT);
-    conn->close_at = 1u + (index / CB_MODE_COUNT) % 7u;
+    /* partners (CB_MODE_COUNT apart) get the same count, so that they often fire together */
+    conn->close_at = 1u + (index / (2u * CB_MODE_COUNT)) % 7u;
     conn->socket = open_socket(fds[0]);
 }
 
@@ -242,6 +265,7 @@ static void cb_post_initial(CB_CONN* conn)
 /* Operations posted by a callback that races with the close of its socket are refused with one
  * log line each; they are expected here, so the lines are counted instead of printed. */
 static atomic_uint log_lines;
+static atomic_uint circles;
 
 static void cb_count_log_line(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
@@ -250,7 +274,11 @@ static void cb_count_log_line(void* context, LOGGER_LEVEL level, const char* fil
     (void)file;
     (void)line;
     (void)function;
-    (void)message;
+    if (strstr(message, "while another callback that closes a socket this thread is in") != NULL)
+    {
+        (void)atomic_fetch_add(&circles, 1); /* the one line a circle close logs */
+        return;
+    }
     (void)atomic_fetch_add(&log_lines, 1);
 }
 
@@ -268,6 +296,13 @@ static void one_batch(CB_RUN* run, CB_CONN* conns, uint32_t count, const STRESS_
     for (uint32_t i = 0; i < count; i++)
     {
         cb_start(run, &conns[i], listener, i);
+    }
+    /* Partners are CB_MODE_COUNT apart, so both have the same mode. */
+    for (uint32_t i = 0; i < count; i++)
+    {
+        uint32_t partner = ((i / CB_MODE_COUNT) % 2u == 0u) ? i + CB_MODE_COUNT : i - CB_MODE_COUNT;
+        bool paired = conns[i].mode == CB_CLOSE_PARTNER_IN_RECEIVE && partner < count;
+        conns[i].partner = paired ? &conns[partner] : NULL;
     }
     atomic_store(&run->closed_count, 0);
     /* Posted before the peer sends anything: once data flows, a socket may destroy itself in a
@@ -339,11 +374,11 @@ static void close_and_destroy_from_callbacks_under_load(void** state)
     logger_set_sink(NULL, NULL);
     assert_int_equal(platform_linux_set_worker_count(0), 0);
     stress_report("close_from_callbacks connections=%u workers=%u operations=%llu closes_in_callbacks=%u "
-                  "destroys_in_callbacks=%u peer_bytes=%llu refused_posts_logged=%u callbacks_exactly_once=yes "
+                  "destroys_in_callbacks=%u peer_bytes=%llu refused_posts_logged=%u circle_closes=%u callbacks_exactly_once=yes "
                   "late_callbacks=0 bad_results=%u seconds=%.2f",
                   total, CB_WORKERS, (unsigned long long)operations, atomic_load(&run.closes_in_callbacks),
                   atomic_load(&run.destroys_in_callbacks), (unsigned long long)pump_bytes, atomic_load(&log_lines),
-                  atomic_load(&run.bad_results), seconds);
+                  atomic_load(&circles), atomic_load(&run.bad_results), seconds);
     assert_int_equal(atomic_load(&run.bad_results), 0);
     free(conns);
     free(payload);
