@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -213,6 +214,12 @@ void test_sleep_ms(unsigned int ms)
     while (nanosleep(&remaining, &remaining) != 0 && errno == EINTR)
     {
     }
+}
+
+uint32_t test_count_unless_valgrind(uint32_t full, uint32_t under_valgrind)
+{
+    const char* text = getenv("ASYNC_SOCKET_UNDER_VALGRIND");
+    return (text != NULL && atoi(text) != 0) ? under_valgrind : full;
 }
 
 uint64_t test_now_ms(void)
