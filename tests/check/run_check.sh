@@ -55,6 +55,12 @@ ctest_run() {
     status=0
     (cd "$dir" && ctest --output-on-failure --no-tests=error -j "$JOBS" "$@") >"$log" 2>&1 || status=$?
     grep -E 'tests passed|tests failed|\*\*\*|Failed|Timeout' "$log" | tail -n 40 || true
+    if [ "$status" -ne 0 ]; then
+        # the output of each failing test (ctest --output-on-failure put it after its line)
+        awk '/\*\*\*(Failed|Exception|Timeout)/ {show = 1; print; next}
+             /^ *Start +[0-9]+:|^ *[0-9]+\/[0-9]+ Test +#/ {show = 0}
+             show' "$log" | head -n 200
+    fi
     return $status
 }
 

@@ -50,7 +50,10 @@ static int plain_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* buf
     return (int)recv(hook.fd, buf, len, 0);
 }
 
-/* Reads what there is, then closes the socket from inside the hook and reports a reset. */
+/* Reads what there is, then closes the socket from inside the hook and reports a reset. Until
+ * the peer's byte is there it says EAGAIN: a custom transport's hooks are also tried on the
+ * output edge that the registration at open raises (D21), which may come before the test has
+ * posted both receives. */
 static int closing_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* buf, size_t len)
 {
     (void)context;
@@ -58,7 +61,10 @@ static int closing_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* b
     {
         (void)atomic_fetch_add(&hook.calls_after_close, 1);
     }
-    (void)recv(hook.fd, buf, len, MSG_DONTWAIT);
+    if (recv(hook.fd, buf, len, MSG_DONTWAIT) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    {
+        return -1;
+    }
     atomic_store(&hook.closed, 1);
     async_socket_close(async_socket);
     errno = ECONNRESET;
