@@ -216,10 +216,10 @@ void test_sleep_ms(unsigned int ms)
     }
 }
 
-uint32_t test_count_unless_valgrind(uint32_t full, uint32_t under_valgrind)
+uint32_t test_count_unless_slow(uint32_t full, uint32_t slow)
 {
-    const char* text = getenv("ASYNC_SOCKET_UNDER_VALGRIND");
-    return (text != NULL && atoi(text) != 0) ? under_valgrind : full;
+    const char* text = getenv("ASYNC_SOCKET_SLOW_CHECK");
+    return (text != NULL && atoi(text) != 0) ? slow : full;
 }
 
 uint64_t test_now_ms(void)

@@ -46,11 +46,11 @@ void test_baseline_assert_back_to(TEST_BASELINE baseline);
  * fails. */
 void test_read_exact(int fd, uint8_t* buf, size_t len);
 
-/* The count a long test loop runs: `full`, or `under_valgrind` when the environment variable
- * ASYNC_SOCKET_UNDER_VALGRIND is set to a non-zero number (make check's valgrind step sets it).
- * Memcheck runs the code tens of times slower; such a test keeps its assertions and its timeout
- * and does less work. */
-uint32_t test_count_unless_valgrind(uint32_t full, uint32_t under_valgrind);
+/* The count a long test loop runs: `full`, or `slow` when the environment variable
+ * ASYNC_SOCKET_SLOW_CHECK is set to a non-zero number (the valgrind and TSan trees of make check
+ * set it). Memcheck runs the code tens of times slower and TSan several times; such a test keeps
+ * its assertions and its timeout and does less work. */
+uint32_t test_count_unless_slow(uint32_t full, uint32_t slow);
 
 void test_sleep_ms(unsigned int ms);
 

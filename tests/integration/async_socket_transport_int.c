@@ -151,9 +151,9 @@ static void multi_buffer_sends_through_a_custom_transport_resume_after_eagain(vo
 
 /* ---- 7: a transport that moves one byte per call; EINTR ---- */
 
-/* 32 KiB under valgrind (test_count_unless_valgrind): a million hook calls do not fit its timeout. */
+/* 32 KiB under valgrind and TSan (test_count_unless_slow): a million hook calls do not fit the timeout. */
 #define ONE_BYTE_TOTAL (256u * 1024u)
-#define ONE_BYTE_TOTAL_UNDER_VALGRIND (32u * 1024u)
+#define ONE_BYTE_TOTAL_SLOW (32u * 1024u)
 #define ONE_BYTE_SENDS 4
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_04_004 */
@@ -169,7 +169,7 @@ static void one_byte_per_call_transport_moves_256_kib_each_way_byte_exact(void**
     (void)state;
     LEAK_MARK mark;
     env_begin(&mark);
-    const uint32_t one_byte_total = test_count_unless_valgrind(ONE_BYTE_TOTAL, ONE_BYTE_TOTAL_UNDER_VALGRIND);
+    const uint32_t one_byte_total = test_count_unless_slow(ONE_BYTE_TOTAL, ONE_BYTE_TOTAL_SLOW);
     int fds[2];
     make_pair(fds, 8192, 8192);
     TRANSPORT transport_a;
