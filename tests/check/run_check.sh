@@ -151,17 +151,29 @@ step_faults() {
     result faults ok "${summary#fault sweep: }" "$(( $(now) - STEP_START ))"
 }
 
+# run_logged LOG COMMAND...: runs the command with its output shown and kept in LOG; returns the
+# command's status (not the status of the tee that shows it).
+run_logged() {
+    log=$1
+    shift
+    rm -f "$log.rc"
+    { "$@" 2>&1; echo $? >"$log.rc"; } | tee "$log"
+    return "$(cat "$log.rc" 2>/dev/null || echo 1)"
+}
+
 step_fuzz() {
     status=0
-    "$MAKE" --no-print-directory fuzz FUZZ_SECONDS="$FUZZ_SECONDS" 2>&1 | tee build/fuzz.log || status=$?
+    run_logged build/fuzz.log "$MAKE" --no-print-directory fuzz FUZZ_SECONDS="$FUZZ_SECONDS" || status=$?
     [ "$status" -eq 0 ] || fail fuzz "make fuzz failed (build/fuzz.log)"
-    execs=$(grep -i -o -E '[0-9]+ (executions|execs)' build/fuzz.log | tail -n 1 || true)
-    result fuzz ok "${execs:-see build/fuzz.log} in ${FUZZ_SECONDS} s" "$(( $(now) - STEP_START ))"
+    # the fuzz target's own count line, else libFuzzer's closing "Done N runs in S second(s)"
+    execs=$(grep -i -E 'executions' build/fuzz.log | tail -n 1 || true)
+    [ -n "$execs" ] || execs=$(grep -o -E 'Done [0-9]+ runs in [0-9]+ second' build/fuzz.log | tail -n 1 || true)
+    result fuzz ok "${execs:-executions: see build/fuzz.log} (FUZZ_SECONDS=$FUZZ_SECONDS)" "$(( $(now) - STEP_START ))"
 }
 
 step_stress() {
     status=0
-    "$MAKE" --no-print-directory stress 2>&1 | tee build/stress.log || status=$?
+    run_logged build/stress.log "$MAKE" --no-print-directory stress || status=$?
     [ "$status" -eq 0 ] || fail stress "make stress failed (build/stress.log)"
     result stress ok "figures above (build/stress.log)" "$(( $(now) - STEP_START ))"
 }
