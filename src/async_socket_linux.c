@@ -1927,9 +1927,10 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
     else
     {
         op->arming = false;
-        if (async_socket->in_seq + async_socket->out_seq != seen)
+        if (async_socket->in_seq + async_socket->out_seq != seen || link_failed(async_socket))
         {
-            /* an event, maybe the re-arm's own, arrived while the notify could not take it */
+            /* an event, maybe the re-arm's own, arrived while the notify could not take it (or
+             * the link died meanwhile: the dispatcher fails the notify, see fail_pending) */
             async_socket->pending_events = (uint16_t)(async_socket->pending_events | async_socket->last_events);
             need_dispatch = kick_locked(async_socket);
         }
