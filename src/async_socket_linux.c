@@ -298,15 +298,15 @@ static bool peer_closed_errno(int error)
 /* The errnos that say the connection itself is dead, not that the peer closed it, nor that one
  * call failed for a local reason (EIO, ENOMEM and EINVAL from a custom transport leave the
  * socket usable, 11_095). */
-_Static_assert(ETIMEDOUT <= UINT8_MAX && EHOSTUNREACH <= UINT8_MAX && ENETUNREACH <= UINT8_MAX && EHOSTDOWN <= UINT8_MAX &&
-    ENETDOWN <= UINT8_MAX && ECONNABORTED <= UINT8_MAX && ECONNREFUSED <= UINT8_MAX && ECONNRESET <= UINT8_MAX &&
-    EPIPE <= UINT8_MAX && ENOTCONN <= UINT8_MAX, "the errnos link_errno keeps fit a byte");
-
 static bool dead_link_errno(int error)
 {
     return error == ETIMEDOUT || error == EHOSTUNREACH || error == ENETUNREACH || error == EHOSTDOWN ||
         error == ENETDOWN || error == ECONNABORTED || error == ECONNREFUSED;
 }
+
+_Static_assert(ETIMEDOUT <= UINT8_MAX && EHOSTUNREACH <= UINT8_MAX && ENETUNREACH <= UINT8_MAX && EHOSTDOWN <= UINT8_MAX &&
+    ENETDOWN <= UINT8_MAX && ECONNABORTED <= UINT8_MAX && ECONNREFUSED <= UINT8_MAX && ECONNRESET <= UINT8_MAX &&
+    EPIPE <= UINT8_MAX && ENOTCONN <= UINT8_MAX, "the errnos link_errno keeps fit a byte");
 
 /* Lock held. Whether the connection died of an error (a link given up after TCP_USER_TIMEOUT, an
  * unreachable host): the kernel reports such an error to one call only, and the calls after it
