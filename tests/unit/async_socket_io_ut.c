@@ -969,12 +969,13 @@ typedef struct DEAD_LINK_TAG
     ASYNC_SOCKET_HANDLE s;
     CB sent[DEAD_LINK_OPS];
     CB received[DEAD_LINK_OPS];
+    CB notified; /* an OUT notify: the socket is full, so it waits */
     uint8_t* payload[DEAD_LINK_OPS];
     uint8_t in[DEAD_LINK_OPS][64];
 } DEAD_LINK;
 
-/* A socket with a custom transport, two sends waiting for room (the peer does not read) and two
- * receives pending. */
+/* A socket with a custom transport, two sends waiting for room (the peer does not read), two
+ * receives and an OUT notify pending. */
 static void dead_link_begin(DEAD_LINK* d)
 {
     make_unix_pair(d->fds, 4096);
@@ -988,7 +989,10 @@ static void dead_link_begin(DEAD_LINK* d)
         ASYNC_SOCKET_BUFFER buffer = {.buffer = d->in[i], .length = sizeof(d->in[i])};
         assert_int_equal(receive_marked(d->s, &buffer, 1, on_receive_cb, &d->received[i]), 0);
     }
+    cb_init(&d->notified);
+    assert_int_equal(notify_marked(d->s, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_cb, &d->notified), 0);
     test_sleep_ms(20);
+    assert_int_equal(atomic_load(&d->notified.calls), 0);
     for (int i = 0; i < DEAD_LINK_OPS; i++)
     {
         assert_int_equal(atomic_load(&d->sent[i].calls), 0);
@@ -1004,6 +1008,8 @@ static void dead_link_check_and_end(DEAD_LINK* d)
     {
         TEST_WAIT_UNTIL(atomic_load(&d->sent[i].calls) == 1 && atomic_load(&d->received[i].calls) == 1, 2000);
     }
+    TEST_WAIT_UNTIL(atomic_load(&d->notified.calls) == 1, 2000);
+    assert_int_equal(atomic_load(&d->notified.result), ASYNC_SOCKET_NOTIFY_IO_RESULT_ERROR);
     for (int i = 0; i < DEAD_LINK_OPS; i++)
     {
         assert_int_equal(atomic_load(&d->sent[i].result), ASYNC_SOCKET_SEND_ERROR);
@@ -1025,6 +1031,7 @@ static void dead_link_check_and_end(DEAD_LINK* d)
     ASSERT_ERROR_LINES(log_capture_stop(), 1);
     async_socket_destroy(d->s);
     assert_int_equal(atomic_load(&late.calls), 0);
+    assert_int_equal(atomic_load(&d->notified.calls), 1);
     for (int i = 0; i < DEAD_LINK_OPS; i++)
     {
         assert_int_equal(atomic_load(&d->sent[i].calls), 1);
