@@ -1480,6 +1480,11 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     {
         post_dispatch(socket);
     }
+    if (status == IO_CLOSED)
+    {
+        /* refused as a send on a closed socket is: with its one warning */
+        LogWarning("async socket %p was closed during the send (by its transport)", (void*)socket);
+    }
     ASYNC_SOCKET_SEND_SYNC_RESULT result = (status == IO_CLOSED) ? ASYNC_SOCKET_SEND_SYNC_NOT_OPEN :
         (status == IO_WOULD_BLOCK) ? ASYNC_SOCKET_SEND_SYNC_OK :
         finish_inline_send(socket, status, error, on_send_complete, context);
