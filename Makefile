@@ -15,6 +15,10 @@ BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:ma
 # libuv is only a benchmark dependency; with it present the test build also compiles bench/ (not run).
 TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev
 BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
+# libFuzzer is in clang's compiler-rt (libclang-rt-14-dev).
+FUZZ_NEEDS  := $(BUILD_NEEDS) cmd:clang:clang file:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
+FUZZ_DIR    := build/fuzz
+FUZZ_SECONDS ?= 300
 
 # $(call install_missing,needs): apt-get install the packages whose check fails (update first).
 define install_missing
@@ -34,7 +38,7 @@ define install_missing
 	fi
 endef
 
-.PHONY: run test bench release install clean
+.PHONY: run test bench fuzz release install clean
 
 # Build the optimised library and run the demo (ping-pong latency and streaming throughput).
 run: release
@@ -61,6 +65,16 @@ bench:
 	cmake -S . -B $(BENCH_DIR) -DCMAKE_BUILD_TYPE=Release -DASYNC_SOCKET_TESTS=OFF -DASYNC_SOCKET_BENCH=ON
 	cmake --build $(BENCH_DIR) -j $(JOBS)
 	python3 bench/run_bench.py $(BENCH_DIR)
+
+# Fuzz: the libFuzzer target of tests/fuzz (clang, ASan+UBSan) for FUZZ_SECONDS (default 300) on
+# a copy of tests/fuzz/corpus in $(FUZZ_DIR)/corpus; prints "fuzz: N executions in S s, 0 crashes"
+# and fails on a crash (the input is left in $(FUZZ_DIR)/artifacts/).
+fuzz:
+	$(call install_missing,$(FUZZ_NEEDS))
+	CC=clang cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNC_SOCKET_TESTS=OFF \
+		-DASYNC_SOCKET_FUZZ=ON -DASYNC_SOCKET_SANITIZE=address,undefined
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target async_socket_fuzz
+	tests/fuzz/run_fuzz.sh $(FUZZ_DIR)/tests/fuzz/async_socket_fuzz $(FUZZ_SECONDS) $(FUZZ_DIR)
 
 # Install headers, libraries, pkg-config file and CMake package under PREFIX (default /usr/local).
 install: release

@@ -68,6 +68,25 @@ static void fuzz_fail(const char* format, ...)
     abort();
 }
 
+/* FUZZ_TRACE=1 in the environment prints each step, hook call and callback to stderr. */
+static bool tracing;
+
+static void trace(const char* format, ...) __attribute__((format(printf, 1, 2)));
+
+static void trace(const char* format, ...)
+{
+    if (!tracing)
+    {
+        return;
+    }
+    va_list args;
+    va_start(args, format);
+    (void)fprintf(stderr, "[%lx] ", (unsigned long)pthread_self() & 0xFFFFFu);
+    (void)vfprintf(stderr, format, args);
+    (void)fprintf(stderr, "\n");
+    va_end(args);
+}
+
 /* ---- the script ---- */
 
 /* The first byte of an input. */
@@ -189,6 +208,7 @@ typedef struct FUZZ_RUN_TAG
     uint64_t recv_stream;   /* bytes on_recv has handed out */
     uint64_t recv_reported; /* bytes the receive callbacks reported */
     uint32_t open_callbacks;
+    const RECORD* hook_closed_receive; /* the receive on_recv was filling when it closed */
 
     ASYNC_SOCKET_HANDLE socket;
     int fd;      /* the socket's end of the pair (owned by the library once created) */
@@ -299,6 +319,7 @@ static _Thread_local bool inside_receive_call;
  * call still running promises that no callback follows. */
 static void close_socket(void)
 {
+    trace("close");
     atomic_store(&run.closing, true);
     (void)atomic_fetch_add(&run.closes_running, 1);
     async_socket_close(run.socket);
@@ -359,6 +380,7 @@ static void on_open_complete(void* context, ASYNC_SOCKET_OPEN_RESULT result)
 static void on_send_complete(void* context, ASYNC_SOCKET_SEND_RESULT result)
 {
     RECORD* record = context;
+    trace("send #%u called back %d", record->number, (int)result);
     callback_entered("send");
     run_lock();
     count_callback(record, "send");
@@ -414,6 +436,7 @@ static void check_received_bytes(const RECORD* record, uint32_t bytes)
 static void on_receive_complete(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint32_t bytes)
 {
     RECORD* record = context;
+    trace("receive #%u called back %d, %u bytes", record->number, (int)result, bytes);
     callback_entered("receive");
     /* Tests_SRS_ASYNC_SOCKET_LINUX_99_018 */
     if (inside_receive_call)
@@ -431,6 +454,13 @@ static void on_receive_complete(void* context, ASYNC_SOCKET_RECEIVE_RESULT resul
                 record->number, bytes, (unsigned long long)record->moved);
         }
         check_received_bytes(record, bytes);
+    }
+    else if (result == ASYNC_SOCKET_RECEIVE_ABANDONED && record == run.hook_closed_receive && bytes == 0)
+    {
+        /* The hook closed the socket while filling this receive: the close abandons it, with the
+         * bytes earlier calls put in it (README: the operation in progress is called back
+         * ABANDONED by that close). They are the only bytes that may go unreported. */
+        run.recv_reported += record->moved;
     }
     else if (result == ASYNC_SOCKET_RECEIVE_ERROR || result == ASYNC_SOCKET_RECEIVE_ABANDONED)
     {
@@ -454,6 +484,7 @@ static void on_receive_complete(void* context, ASYNC_SOCKET_RECEIVE_RESULT resul
 static void on_notify_complete(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT result)
 {
     RECORD* record = context;
+    trace("notify #%u called back %d", record->number, (int)result);
     callback_entered("notify");
     run_lock();
     count_callback(record, "notify");
@@ -644,6 +675,7 @@ static int on_send(void* context, ASYNC_SOCKET_HANDLE async_socket, const void* 
     SCRIPTED_RESULT result = take_result(&run.send_results, (run.config & CONFIG_SEND_DEFAULT_ALL) != 0);
     size_t n = (result.kind == RESULT_CLOSE) ? len : bytes_for(result, len);
     take_sent_bytes(buf, len, n);
+    trace("on_send(%zu bytes of send #%u): result kind %u, %zu bytes", len, run.send_cursor.op, result.kind, n);
     run_unlock();
     (void)atomic_fetch_sub(&run.in_on_send, 1);
 
@@ -699,6 +731,7 @@ static int on_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* buf, s
     SCRIPTED_RESULT result = take_result(&run.recv_results, (run.config & CONFIG_RECV_DEFAULT_ALL) != 0);
     size_t n = bytes_for(result, len);
     give_bytes(buf, len, n);
+    trace("on_recv(%zu bytes of receive #%u): result kind %u, %zu bytes", len, run.recv_cursor.op, result.kind, n);
     run_unlock();
 
     switch (result.kind)
@@ -718,6 +751,9 @@ static int on_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* buf, s
         return 0;
     default:
         /* The hook closes without handing out bytes: the receive is called back ABANDONED. */
+        run_lock();
+        run.hook_closed_receive = run.receives[run.recv_cursor.op];
+        run_unlock();
         close_socket();
         return fail_with(((result.amount & 1u) != 0) ? ECONNRESET : EAGAIN);
     }
@@ -852,6 +888,7 @@ static void step_send(READER* reader, unsigned arg)
 
     unsigned lines = log_lines;
     ASYNC_SOCKET_SEND_SYNC_RESULT result = async_socket_send_async(run.socket, payload, record->buffer_count, on_send_complete, record);
+    trace("send #%u of %u buffers, %llu bytes: returned %d", record->number, record->buffer_count, (unsigned long long)record->total, (int)result);
     run_lock();
     bool accepted = (result == ASYNC_SOCKET_SEND_SYNC_OK);
     record->state = accepted ? STATE_ACCEPTED : STATE_REFUSED;
@@ -890,6 +927,7 @@ static void step_receive(READER* reader, unsigned arg)
     unsigned lines = log_lines;
     inside_receive_call = true;
     int result = async_socket_receive_async(run.socket, payload, record->buffer_count, on_receive_complete, record);
+    trace("receive #%u of %u buffers, %llu bytes: returned %d", record->number, record->buffer_count, (unsigned long long)record->total, result);
     inside_receive_call = false;
     run_lock();
     record->state = (result == 0) ? STATE_ACCEPTED : STATE_REFUSED;
@@ -909,6 +947,10 @@ static void step_notify(unsigned arg)
 {
     run_lock();
     RECORD* record = new_record(((arg & 1u) != 0) ? KIND_NOTIFY_OUT : KIND_NOTIFY_IN);
+    if (record != NULL)
+    {
+        record->number = run.record_count - 1;
+    }
     run_unlock();
     if (record == NULL)
     {
@@ -986,6 +1028,7 @@ static void run_step(READER* reader)
 {
     uint8_t opcode = next_byte(reader);
     unsigned arg = opcode & 15u;
+    trace("step %u, arg %u", (opcode >> 4) % STEP_COUNT, arg);
     switch ((STEP)((opcode >> 4) % STEP_COUNT))
     {
     case STEP_SEND:
@@ -1079,8 +1122,11 @@ static void finish_run(void)
         close_socket();
         check_after_close();
     }
+    /* destroy closes the socket as close does, so it counts among the closes in progress */
     atomic_store(&run.closing, true);
+    (void)atomic_fetch_add(&run.closes_running, 1);
     async_socket_destroy(run.socket);
+    (void)atomic_fetch_sub(&run.closes_running, 1);
     atomic_store(&run.close_returned, true);
     check_after_close();
     /* Tests_SRS_ASYNC_SOCKET_LINUX_99_022: the fd is closed when destroy returns */
@@ -1115,6 +1161,7 @@ void fuzz_harness_init(void)
     {
         (void)platform_linux_set_worker_count(1);
     }
+    tracing = getenv("FUZZ_TRACE") != NULL;
     logger_set_sink(count_log_line, NULL);
     if (platform_init() != 0)
     {
