@@ -15,7 +15,9 @@ from pathlib import Path
 # config bits (first byte)
 SEND_ALL, RECV_ALL, DESTROY_ONLY, NO_SETTLE, NO_OPEN = 0x01, 0x02, 0x04, 0x08, 0x10
 # steps (high nibble of an opcode)
-SEND, RECEIVE, NOTIFY, CLOSE, SEND_RESULT, RECV_RESULT, FD, CALLBACK_CLOSE, SETTLE = range(9)
+SEND, RECEIVE, NOTIFY, CLOSE, SEND_RESULT, RECV_RESULT, FD, CALLBACK_ACTION, SETTLE = range(9)
+# what the next callback does (low nibble of a CALLBACK_ACTION step)
+CB_CLOSE, CB_DESTROY, CB_SEND, CB_RECEIVE = range(4)
 # transport results (low nibble of a *_RESULT step)
 ALL, PARTIAL, EAGAIN, EINTR, ECONNRESET, ERROR, ZERO, HOOK_CLOSE = range(8)
 # fd changes (low nibble of an FD step)
@@ -47,6 +49,12 @@ def rr(kind, amount=0):
 
 def fd(change):
     return op(FD, change)
+
+
+def callback(action, *sizes):
+    """The next callback closes, destroys, or issues a send / receive of these buffer sizes."""
+    sizes = sizes or (1,)
+    return op(CALLBACK_ACTION, action) + bytes([len(sizes) - 1]) + bytes(s - 1 for s in sizes)
 
 
 def notify(out=False):
@@ -88,9 +96,17 @@ SEEDS = {
     "notify-in": bytes([0]) + notify() + fd(PEER_WRITES) + notify() + fd(DRAIN_FD) + notify(),
     "notify-out-full": bytes([0]) + fd(FILL_FD) + notify(out=True) + fd(PEER_READS) + notify(out=True),
     "notify-peer-closes": bytes([0]) + notify() + notify(out=True) + fd(PEER_CLOSES) + notify(),
-    "callback-close": bytes([SEND_ALL | RECV_ALL]) + op(CALLBACK_CLOSE) + send(4) + receive(4) + send(4),
-    "callback-close-receive": bytes([0]) + receive(4) + receive(4) + send(3) + op(CALLBACK_CLOSE)
+    "callback-close": bytes([SEND_ALL | RECV_ALL]) + callback(CB_CLOSE) + send(4) + receive(4) + send(4),
+    "callback-close-receive": bytes([0]) + receive(4) + receive(4) + send(3) + callback(CB_CLOSE)
         + rr(PARTIAL, 1) + fd(PEER_WRITES),
+    "callback-destroy": bytes([SEND_ALL | RECV_ALL]) + receive(4) + callback(CB_DESTROY) + send(4) + fd(PEER_WRITES),
+    "callback-destroy-pending": bytes([0]) + receive(4) + send(5) + notify() + callback(CB_DESTROY) + rr(PARTIAL, 1)
+        + fd(PEER_WRITES),
+    "callback-send-nested": bytes([SEND_ALL]) + receive(4) + callback(CB_SEND, 7, 9) + send(3) + send(3),
+    "callback-send-from-receive": bytes([SEND_ALL | RECV_ALL]) + callback(CB_SEND, 20) + receive(6) + fd(PEER_WRITES),
+    "callback-receive": bytes([0]) + receive(4) + callback(CB_RECEIVE, 5, 6) + rr(ALL) + rr(PARTIAL, 2)
+        + fd(PEER_WRITES) + fd(PEER_WRITES),
+    "receive-hook-close-with-data": bytes([0]) + receive(10, 10) + rr(ALL) + rr(HOOK_CLOSE, 2) + fd(PEER_WRITES),
     "close-pending": bytes([0]) + send(10) + send(10) + receive(5) + notify() + op(CLOSE) + send(1)
         + receive(1) + notify(),
     "destroy-only-pending": bytes([DESTROY_ONLY]) + send(10) + receive(5) + notify(out=True) + receive(5),
