@@ -1310,6 +1310,60 @@ static void finish_run(int64_t allocations)
     (void)pthread_mutex_destroy(&run.lock);
 }
 
+/* ---- liveness: nothing waits once the transport can make progress ---- */
+
+/* Lock held. The first accepted operation not yet called back, or NULL. */
+static const RECORD* first_pending(void)
+{
+    for (uint32_t i = 0; i < run.record_count; i++)
+    {
+        if (run.records[i].state == STATE_ACCEPTED && run.records[i].callbacks == 0)
+        {
+            return &run.records[i];
+        }
+    }
+    return NULL;
+}
+
+/* Makes the transport take and give everything from now on, then raises one output edge (the
+ * peer reads what the fd sent it) and one input edge (the peer writes), as a socket whose peer
+ * catches up would. Every pending operation must then complete: one that stays pending waits
+ * for an event that has already come (a lost wake-up). Skipped when no new edge can be made
+ * (the peer closed) or the socket is closing. */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_014 */
+static void check_liveness(void)
+{
+    static char scratch[FILL_CHUNK];
+    if ((run.config & CONFIG_NO_OPEN) != 0 || run.peer < 0 || atomic_load(&run.closing) || !api_usable())
+    {
+        return;
+    }
+    run_lock();
+    run.config |= CONFIG_SEND_DEFAULT_ALL | CONFIG_RECV_DEFAULT_ALL;
+    run.send_results.head = run.send_results.tail;
+    run.recv_results.head = run.recv_results.tail;
+    run_unlock();
+    (void)send(run.fd, "y", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (recv(run.peer, scratch, sizeof(scratch), MSG_DONTWAIT) > 0)
+    {
+    }
+    (void)send(run.peer, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    const RECORD* pending = NULL;
+    for (int attempt = 0; attempt < 40; attempt++)
+    {
+        settle();
+        run_lock();
+        pending = first_pending();
+        run_unlock();
+        if (pending == NULL || atomic_load(&run.closing))
+        {
+            return;
+        }
+    }
+    fuzz_fail("operation kind %d #%u is still pending after the transport took everything and the fd raised input and output edges",
+        (int)pending->kind, pending->number);
+}
+
 /* ---- the entry points ---- */
 
 static bool initialised;
@@ -1369,6 +1423,7 @@ int fuzz_harness_run(const uint8_t* data, size_t size)
             settle();
         }
     }
+    check_liveness();
     finish_run(allocations);
     return 0;
 }
