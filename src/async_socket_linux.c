@@ -1482,7 +1482,8 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     }
     if (status == IO_CLOSED)
     {
-        /* refused as a send on a closed socket is: with its one warning */
+        /* refused as a send on a closed socket is: with its one warning
+         * Codes_SRS_ASYNC_SOCKET_LINUX_99_040 */
         LogWarning("async socket %p was closed during the send (by its transport)", (void*)socket);
     }
     ASYNC_SOCKET_SEND_SYNC_RESULT result = (status == IO_CLOSED) ? ASYNC_SOCKET_SEND_SYNC_NOT_OPEN :

@@ -988,6 +988,7 @@ static void issue_send(const SIZES* sizes)
         free_buffers(record);
     }
     run_unlock();
+    /* Tests_SRS_ASYNC_SOCKET_LINUX_99_040 (seed send-hook-close-inline) */
     check_log_lines("async_socket_send_async", lines, !accepted);
 }
 
