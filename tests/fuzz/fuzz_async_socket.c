@@ -1,10 +1,11 @@
 /* The fuzz harness: one async socket with a custom transport, driven by a script that the fuzzer
  * writes (the format is in tests/fuzz/README.md).
  *
- * The script interleaves API calls (send and receive with 1-8 buffers, notify, close) with what
- * the transport hooks return on their next calls (all, a partial count, EAGAIN, EINTR, ECONNRESET,
- * other errors, 0, a close from inside the hook) and with changes to the readiness of the real fd
- * the socket is registered with (one end of a socketpair; the harness holds the other end).
+ * The script interleaves API calls (send and receive with 1-8 buffers, notify, close, and a
+ * close, destroy, send or receive made by the next callback) with what the transport hooks return
+ * on their next calls (all, a partial count, EAGAIN, EINTR, ECONNRESET, other errors, 0, a close
+ * from inside the hook) and with changes to the readiness of the real fd the socket is registered
+ * with (one end of a socketpair; the harness holds the other end).
  *
  * Invariants, checked as the calls happen and after close (a violation aborts with a message):
  *   - every accepted operation is called back exactly once, a refused one never;
@@ -14,6 +15,8 @@
  *     bytes the hook handed to it, with their content;
  *   - no callback and no hook call starts after async_socket_close has returned;
  *   - a failed call logs exactly one line, an accepted one none;
+ *   - once the transport takes and gives everything and the fd raises an input and an output
+ *     edge, every pending operation completes (no lost wake-up);
  *   - after destroy the fd is closed and the library holds no allocation it did not hold before.
  *
  * Every buffer is freed as soon as its operation is called back, so a library that touches a
