@@ -3,10 +3,11 @@
 
 Usage: python3 tests/traceability.py [REPO_ROOT]
 
-The requirement IDs are those defined in devdoc/async_socket_linux_requirements.md (one bullet
-per ID: "- **SRS_ASYNC_SOCKET_LINUX_xx_yyy**: ..."). When the seed document
+The requirement IDs are those defined in the requirements documents devdoc/*_requirements.md,
+one bullet per ID: "- **SRS_<MODULE>_xx_yyy**: ..." (SRS_ASYNC_SOCKET_LINUX_ for
+async_socket_linux, other prefixes for other modules). When the seed document
 (REPO_ROOT/../shared/seed/async_socket_linux_requirements.md) is present, each of its IDs must be
-defined in the devdoc as well; the devdoc is authoritative because the seed may be absent.
+defined in a devdoc as well; the devdocs are authoritative because the seed may be absent.
 
 For every ID the check requires:
   - an entry in the devdoc,
@@ -24,23 +25,25 @@ import re
 import sys
 from pathlib import Path
 
-PREFIX = "SRS_ASYNC_SOCKET_LINUX_"
-DEVDOC = Path("devdoc") / "async_socket_linux_requirements.md"
+DEVDOC_DIR = Path("devdoc")
+DEVDOC_GLOB = "*_requirements.md"
 SEED = Path("..") / "shared" / "seed" / "async_socket_linux_requirements.md"
 
-# A well-formed ID, not followed by another digit (so 11_0431 is not read as 11_043).
-ID_RE = re.compile(r"SRS_ASYNC_SOCKET_LINUX_\d+_\d+(?!\d)")
-# A definition line in the devdoc: a list bullet whose text starts with the bold ID.
-DEFINITION_RE = re.compile(r"^\s*[-*]\s+\*\*(SRS_ASYNC_SOCKET_LINUX_\d+_\d+)\*\*")
-# Any identifier-like token that contains the ID prefix, with whatever is glued to it.
-TOKEN_RE = re.compile(r"[A-Za-z0-9_]*SRS_ASYNC_SOCKET_LINUX_[A-Za-z0-9_]*")
-WELL_FORMED_RE = re.compile(r"^(Codes_|Tests_)?(SRS_ASYNC_SOCKET_LINUX_\d+_\d+)$")
+# A well-formed ID: SRS_, an upper-case module name, two numbers, and no further digit (so
+# 11_0431 is not read as 11_043).
+ID_RE = re.compile(r"SRS_[A-Z][A-Z0-9]*(?:_[A-Z][A-Z0-9]*)*_\d+_\d+(?!\d)")
+# A definition line in a devdoc: a list bullet whose text starts with the bold ID.
+DEFINITION_RE = re.compile(r"^\s*[-*]\s+\*\*(SRS_[A-Z][A-Z0-9_]*?_\d+_\d+)\*\*")
+# Any identifier-like token that contains an ID prefix, with whatever is glued to it.
+TOKEN_RE = re.compile(r"[A-Za-z0-9_]*SRS_[A-Z][A-Za-z0-9_]*")
+WELL_FORMED_RE = re.compile(r"^(Codes_|Tests_)?(SRS_[A-Z][A-Z0-9]*(?:_[A-Z][A-Z0-9]*)*_\d+_\d+)$")
+NUMBERS_RE = re.compile(r"^(.*?)_(\d+)_(\d+)$")
 
 
 def id_key(requirement_id):
-    """Sorts SRS_..._04_001 < SRS_..._11_001 < SRS_..._99_001 numerically."""
-    parts = requirement_id[len(PREFIX):].split("_")
-    return tuple(int(part) for part in parts)
+    """Sorts by module, then numerically: SRS_X_04_001 < SRS_X_11_001 < SRS_X_99_001."""
+    module, major, minor = NUMBERS_RE.match(requirement_id).groups()
+    return (module, int(major), int(minor))
 
 
 def read_text(path):
@@ -94,11 +97,16 @@ def main(argv):
         return 2
     root = Path(argv[1] if len(argv) == 2 else Path(__file__).resolve().parent.parent).resolve()
 
-    devdoc_path = root / DEVDOC
-    if not devdoc_path.is_file():
-        print("traceability: %s not found" % devdoc_path)
+    devdoc_paths = sorted((root / DEVDOC_DIR).glob(DEVDOC_GLOB))
+    if not devdoc_paths:
+        print("traceability: no %s in %s" % (DEVDOC_GLOB, root / DEVDOC_DIR))
         return 1
-    defined, duplicates, devdoc_mentions = parse_devdoc(devdoc_path)
+    defined, duplicates, mentions_by_doc = [], [], []
+    for devdoc_path in devdoc_paths:
+        doc_defined, doc_duplicates, doc_mentions = parse_devdoc(devdoc_path)
+        duplicates += [i for i in doc_defined if i in defined] + doc_duplicates
+        defined += doc_defined
+        mentions_by_doc.append((devdoc_path.relative_to(root), doc_mentions))
     defined_set = set(defined)
 
     seed_path = (root / SEED).resolve()
@@ -139,24 +147,25 @@ def main(argv):
             elif prefix == "Tests_" and relative.suffix == ".c":
                 tests.add(requirement_id)
 
-    for requirement_id in sorted(devdoc_mentions - defined_set, key=id_key):
-        problems.append("%s: mentions %s, which it does not define" % (DEVDOC, requirement_id))
+    for relative, doc_mentions in mentions_by_doc:
+        for requirement_id in sorted(doc_mentions - defined_set, key=id_key):
+            problems.append("%s: mentions %s, which no devdoc defines" % (relative, requirement_id))
     for requirement_id in duplicates:
-        problems.append("%s: %s is defined more than once" % (DEVDOC, requirement_id))
+        problems.append("devdoc: %s is defined more than once" % requirement_id)
 
     missing_devdoc = [i for i in all_ids if i not in defined_set]
     missing_codes = [i for i in all_ids if i not in codes]
     missing_tests = [i for i in all_ids if i not in tests]
 
     if seed_ids:
-        print("traceability: %d requirement IDs (%d from the seed, %d added in the devdoc)"
-              % (len(all_ids), len(seed_ids), len(defined_set - seed_ids)))
+        print("traceability: %d requirement IDs (%d from the seed, %d added in %d devdoc(s))"
+              % (len(all_ids), len(seed_ids), len(defined_set - seed_ids), len(devdoc_paths)))
     else:
         print("traceability: %d requirement IDs (from the devdoc; seed document not found at %s)"
               % (len(all_ids), seed_path))
     print("")
     rows = [
-        ("devdoc entry (%s)" % DEVDOC.as_posix(), len(all_ids) - len(missing_devdoc), len(missing_devdoc)),
+        ("devdoc entry (%s/%s)" % (DEVDOC_DIR.as_posix(), DEVDOC_GLOB), len(all_ids) - len(missing_devdoc), len(missing_devdoc)),
         ("Codes_ tag (src/)", len(all_ids) - len(missing_codes), len(missing_codes)),
         ("Tests_ tag (tests/)", len(all_ids) - len(missing_tests), len(missing_tests)),
     ]
