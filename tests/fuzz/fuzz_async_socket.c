@@ -55,6 +55,8 @@
 #define SETTLE_ROUNDS 8
 #define BARRIER_TIMEOUT_MS 5
 #define FILL_CHUNK 4096
+#define LIVENESS_ATTEMPTS 40 /* settles before a pending operation counts as stuck... */
+#define LIVENESS_MS 1000     /* ...and milliseconds */
 
 /* ---- failing ---- */
 
@@ -1316,6 +1318,13 @@ static void finish_run(int64_t allocations)
 
 /* ---- liveness: nothing waits once the transport can make progress ---- */
 
+static uint64_t now_ms(void)
+{
+    struct timespec now;
+    (void)clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
 /* Lock held. The first accepted operation not yet called back, or NULL. */
 static const RECORD* first_pending(void)
 {
@@ -1352,8 +1361,11 @@ static void check_liveness(void)
     {
     }
     (void)send(run.peer, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    /* With two workers the barrier passes on the idle one at once, so the wait is also bounded
+     * in time: a worker descheduled on a loaded machine must not pass for a lost wake-up. */
+    uint64_t start = now_ms();
     const RECORD* pending = NULL;
-    for (int attempt = 0; attempt < 40; attempt++)
+    for (int attempt = 0; attempt < LIVENESS_ATTEMPTS || now_ms() - start < LIVENESS_MS; attempt++)
     {
         settle();
         run_lock();
@@ -1362,6 +1374,10 @@ static void check_liveness(void)
         if (pending == NULL || atomic_load(&run.closing))
         {
             return;
+        }
+        if (attempt >= LIVENESS_ATTEMPTS)
+        {
+            (void)usleep(1000);
         }
     }
     fuzz_fail("operation kind %d #%u is still pending after the transport took everything and the fd raised input and output edges",
