@@ -879,9 +879,19 @@ static void barrier_on_events(COMPLETION_PORT_IO* io, uint32_t events)
     (void)pthread_mutex_unlock(&barrier.lock);
 }
 
-static void barrier_ref(COMPLETION_PORT_IO* io)
+/* The barrier is static, but its fd must outlive a delivery still running when it is removed. */
+static atomic_int barrier_deliveries;
+
+static void barrier_hold(COMPLETION_PORT_IO* io)
 {
-    (void)io; /* the barrier is static: nothing to keep alive */
+    (void)io;
+    (void)atomic_fetch_add(&barrier_deliveries, 1);
+}
+
+static void barrier_release(COMPLETION_PORT_IO* io)
+{
+    (void)io;
+    (void)atomic_fetch_sub(&barrier_deliveries, 1);
 }
 
 /* Passes one event through the port and waits for a worker to take it, BARRIER_TIMEOUT_MS at
@@ -939,8 +949,8 @@ static void barrier_setup(void)
         fuzz_fail("cannot set up the barrier (port %p, eventfd %d)", (void*)barrier.port, barrier.fd);
     }
     barrier.io.on_events = barrier_on_events;
-    barrier.io.hold = barrier_ref;
-    barrier.io.release = barrier_ref;
+    barrier.io.hold = barrier_hold;
+    barrier.io.release = barrier_release;
     if (completion_port_add(barrier.port, barrier.fd, &barrier.io) != 0)
     {
         fuzz_fail("cannot register the barrier eventfd with the completion port");
@@ -1422,6 +1432,11 @@ void fuzz_harness_deinit(void)
         return;
     }
     completion_port_remove(barrier.port, &barrier.io);
+    /* no delivery starts after the remove; one that had started ends in microseconds */
+    for (int i = 0; i < 1000 && atomic_load(&barrier_deliveries) != 0; i++)
+    {
+        (void)usleep(1000);
+    }
     (void)close(barrier.fd);
     completion_port_dec_ref(barrier.port);
     platform_deinit();
