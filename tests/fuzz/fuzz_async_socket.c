@@ -232,7 +232,8 @@ typedef struct FUZZ_RUN_TAG
     const RECORD* hook_closed_receive; /* the receive on_recv was filling when it closed */
 
     ASYNC_SOCKET_HANDLE socket;
-    int fd;      /* the socket's end of the pair (owned by the library once created) */
+    int fd;       /* the socket's end of the pair (owned by the library once created) */
+    int fd_alias; /* a dup of fd, the harness's own (see start_run) */
     int peer;    /* the harness's end, or -1 once closed */
     atomic_bool closing;         /* some close has started: leave the fd alone */
     atomic_uint closes_running;  /* async_socket_close calls in progress */
@@ -1121,7 +1122,6 @@ static void push_result(RESULT_QUEUE* queue, READER* reader, unsigned arg)
 static void step_fd(unsigned arg)
 {
     static char scratch[FILL_CHUNK];
-    bool fd_usable = !atomic_load(&run.closing);
     switch (arg % 6u)
     {
     case 0: /* the peer writes: an input edge (with output readiness) */
@@ -1131,12 +1131,12 @@ static void step_fd(unsigned arg)
         }
         break;
     case 1: /* the fd has no input left */
-        while (fd_usable && recv(run.fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0)
+        while (recv(run.fd_alias, scratch, sizeof(scratch), MSG_DONTWAIT) > 0)
         {
         }
         break;
     case 2: /* the fd has no room left for output */
-        for (int i = 0; fd_usable && i < 64 && send(run.fd, scratch, sizeof(scratch), MSG_DONTWAIT | MSG_NOSIGNAL) > 0; i++)
+        for (int i = 0; i < 64 && send(run.fd_alias, scratch, sizeof(scratch), MSG_DONTWAIT | MSG_NOSIGNAL) > 0; i++)
         {
         }
         break;
@@ -1237,6 +1237,13 @@ static void start_run(uint8_t config)
     int small = FILL_CHUNK;
     (void)setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     run.fd = fds[0];
+    /* The harness changes the socket's readiness through a second descriptor of the same socket,
+     * so that it never uses an fd number the library may be closing at that moment. */
+    run.fd_alias = dup(fds[0]);
+    if (run.fd_alias < 0)
+    {
+        fuzz_fail("dup failed: errno %d", errno);
+    }
     run.peer = fds[1];
     run.socket = async_socket_create_with_transport(NULL, run.fd, on_send, NULL, on_recv, NULL);
     if (run.socket == NULL)
@@ -1319,6 +1326,7 @@ static void finish_run(int64_t allocations)
     {
         (void)close(run.peer);
     }
+    (void)close(run.fd_alias);
     for (uint32_t i = 0; i < run.record_count; i++)
     {
         free_buffers(&run.records[i]);
@@ -1366,7 +1374,7 @@ static void check_liveness(void)
     run.send_results.head = run.send_results.tail;
     run.recv_results.head = run.recv_results.tail;
     run_unlock();
-    (void)send(run.fd, "y", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)send(run.fd_alias, "y", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     while (recv(run.peer, scratch, sizeof(scratch), MSG_DONTWAIT) > 0)
     {
     }
