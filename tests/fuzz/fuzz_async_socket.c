@@ -1404,6 +1404,7 @@ static const RECORD* wait_for_progress(bool edges_raised)
  * pending operation must complete: one still pending waits for an event that has already come.
  * Skipped when no new edge can be made (the peer closed) or the socket is closing. */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_014 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_041 (seed regression-receive-never-tried) */
 static void check_liveness(void)
 {
     static char scratch[FILL_CHUNK];
