@@ -50,9 +50,10 @@ static int plain_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* buf
     return (int)recv(hook.fd, buf, len, 0);
 }
 
-/* Reads what there is, then closes the socket from inside the hook and reports a reset. Before
- * the peer's byte has come it says EAGAIN: a custom transport's receives also try on the output
- * edge the registration raises, which may come before the test has posted its second receive. */
+/* Once the test's byte has arrived, reads it, then closes the socket from inside the hook and
+ * reports a reset. Before that it says "no data": for a custom transport any readiness (the fd is
+ * writable at once) lets receives try, so a worker may call the hook before the test has posted
+ * its second receive, and closing then would refuse that post. */
 static int closing_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* buf, size_t len)
 {
     (void)context;
