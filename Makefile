@@ -11,7 +11,8 @@ JOBS        := $(shell nproc 2>/dev/null || echo 2)
 SUDO        := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # What each target needs, as kind:what:package. The package is installed only when the check
-# fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module.
+# fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module, deb = an
+# installed Debian package.
 BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make \
                file:/usr/include/stdio.h:libc6-dev
 # libuv is only a benchmark dependency; with it present the test build also compiles bench/ (not run).
@@ -22,6 +23,9 @@ BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:
 FUZZ_NEEDS  := $(BUILD_NEEDS) cmd:clang:clang file:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
 FUZZ_DIR    := build/fuzz
 FUZZ_SECONDS ?= 300
+# make check: gcc's sanitizers come with gcc; clang and libclang-rt-14-dev (libFuzzer) for the
+# fuzz step, valgrind for memcheck.
+CHECK_NEEDS := $(TEST_NEEDS) cmd:clang:clang cmd:valgrind:valgrind deb:libclang-rt-14-dev:libclang-rt-14-dev
 # The consumer builds also compile C++ and inspect the programs they link.
 CONSUMER_NEEDS := $(BUILD_NEEDS) cmd:g++:g++ cmd:readelf:binutils
 
@@ -34,6 +38,7 @@ define install_missing
 			cmd)  command -v "$$what" >/dev/null 2>&1 ;; \
 			file) test -e "$$what" ;; \
 			pc)   pkg-config --exists "$$what" 2>/dev/null ;; \
+			deb)  dpkg -s "$$what" >/dev/null 2>&1 ;; \
 		esac || missing="$$missing $$package"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -48,7 +53,7 @@ RUN_CONNS   ?= 4
 RUN_SIZE    ?= 64
 RUN_SECONDS ?= 3
 
-.PHONY: run demo test bench stress fuzz release install consumer clean
+.PHONY: run demo test check bench stress fuzz release install consumer clean
 
 # Build the optimised library and tools, start asock-echo on a free loopback port, run asock-load
 # against it and print its table; fails when either tool reports an error.
@@ -71,6 +76,17 @@ test:
 	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNC_SOCKET_TESTS=ON
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure --no-tests=error -j2
+
+# The reliability checks (tests/check/run_check.sh): asan (the whole suite under ASan+UBSan,
+# stress included at a reduced scale), tsan (integration and stress tests under TSan), valgrind
+# (integration tests under memcheck, leaks are errors), faults (the fault sweep and its counts),
+# fuzz (make fuzz for CHECK_FUZZ_SECONDS) and stress (make stress), in that order. Each step prints
+# its figures and duration; any failure fails the run. Pick steps with CHECK_STEPS="asan faults".
+CHECK_STEPS        ?= asan tsan valgrind faults fuzz stress
+CHECK_FUZZ_SECONDS ?= 60
+check:
+	$(call install_missing,$(CHECK_NEEDS))
+	MAKE="$(MAKE)" FUZZ_SECONDS="$(CHECK_FUZZ_SECONDS)" sh tests/check/run_check.sh $(CHECK_STEPS)
 
 # Benchmark: this library vs a hand-written epoll loop vs libuv, interleaved rounds, medians and
 # ratios against the targets (bench/run_bench.py; BENCH_ROUNDS, BENCH_DURATION_MS tune it). The

@@ -1415,14 +1415,22 @@ static bool check_send_args(ASYNC_SOCKET_HANDLE async_socket, const ASYNC_SOCKET
 }
 
 /* The send went out whole, or failed, before anything was queued. Returns what send_async
- * returns; the callback (success only) runs inline. */
-static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(ASYNC_SOCKET* socket, IO_STATUS status, int error, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
+ * returns; the callback (success, or a failure after some bytes went out) runs inline. */
+static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(ASYNC_SOCKET* socket, IO_STATUS status, int error, bool sent_some, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
 {
     if (status == IO_DONE)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_061 */
         on_send_complete(context, ASYNC_SOCKET_SEND_OK);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_062 */
+        return ASYNC_SOCKET_SEND_SYNC_OK;
+    }
+    if (sent_some)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_035: part of the payload is on the wire, so the send
+         * was accepted; refusing it would invite a retry that sends those bytes twice */
+        LogError("async socket %p: send failed after part of it went out, errno=%d", (void*)socket, error);
+        on_send_complete(context, send_failure_result(error));
         return ASYNC_SOCKET_SEND_SYNC_OK;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_008: failures return without calling back */
@@ -1501,7 +1509,7 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     }
     ASYNC_SOCKET_SEND_SYNC_RESULT result = (status == IO_CLOSED) ? ASYNC_SOCKET_SEND_SYNC_NOT_OPEN :
         (status == IO_WOULD_BLOCK) ? ASYNC_SOCKET_SEND_SYNC_OK :
-        finish_inline_send(socket, status, error, on_send_complete, context);
+        finish_inline_send(socket, status, error, index > 0 || offset > 0, on_send_complete, context);
 
     lock_acquire(&socket->lock);
     leave_locked(socket, &scope);
