@@ -1428,8 +1428,8 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(ASYNC_SOCKET* socket, IO
     if (sent_some)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_035: part of the payload is on the wire, so the send
-         * was accepted; refusing it would invite a retry that sends those bytes twice */
-        LogError("async socket %p: send failed after part of it went out, errno=%d", (void*)socket, error);
+         * was accepted; refusing it would invite a retry that sends those bytes twice. Like any
+         * accepted operation that fails, it reports through its callback and logs nothing. */
         on_send_complete(context, send_failure_result(error));
         return ASYNC_SOCKET_SEND_SYNC_OK;
     }
