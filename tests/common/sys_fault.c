@@ -275,10 +275,19 @@ ssize_t sys_sendmsg(int fd, const struct msghdr* msg, int flags)
     return sendmsg(fd, msg, flags);
 }
 
+static atomic_uint_fast64_t recvmsg_calls;
+
+uint64_t sys_fault_recvmsg_calls(void)
+{
+    return atomic_load(&recvmsg_calls);
+}
+
 ssize_t sys_recvmsg(int fd, struct msghdr* msg, int flags)
 {
     struct iovec limited[SYS_FAULT_MAX_IOV];
     size_t used;
+
+    (void)atomic_fetch_add(&recvmsg_calls, 1);
 
     if (fault_now(SYS_FAULT_RECV, EIO))
     {

@@ -62,4 +62,8 @@ int64_t sys_fault_live_allocations(void);
 void sys_fault_set_send_limit(size_t max_bytes_per_call);
 void sys_fault_set_recv_limit(size_t max_bytes_per_call);
 
+/* sys_recvmsg calls made on any thread since the process started (syscalls per operation are a
+ * property the library promises, so tests count them). */
+uint64_t sys_fault_recvmsg_calls(void);
+
 #endif /* SYS_FAULT_H */

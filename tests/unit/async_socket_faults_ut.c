@@ -148,7 +148,9 @@ static void sweep_create(bool with_transport, const char* name)
         transport_deinit(&t);
     }
     sweep_report(&sweep);
-    assert_true(sweep.points >= 2); /* the socket and its transport */
+    /* the default socket is one allocation (its transport lives inside it); a custom transport
+     * adds the record of its hooks */
+    assert_int_equal(sweep.points, with_transport ? 2 : 1);
     env_end(env);
 }
 
