@@ -1377,7 +1377,7 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     lock_acquire(&async_socket->lock);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_032 */
     async_socket->state = ok ? STATE_OPEN : STATE_NEW;
-    if (ok && !async_socket->default_transport)
+    if (ok && !uses_default_transport(async_socket))
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_041: a custom transport may hold data, or room, that the
          * fd does not show (and the edge the registration raises is lost if the fd is no longer
