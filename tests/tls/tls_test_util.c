@@ -1,0 +1,111 @@
+/* See tls_test_util.h. */
+#include "tls_test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+static int add_extension(X509* certificate, int nid, const char* value)
+{
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, certificate, certificate, NULL, NULL, 0);
+    X509_EXTENSION* extension = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+    if (extension == NULL)
+    {
+        return -1;
+    }
+    int added = X509_add_ext(certificate, extension, -1);
+    X509_EXTENSION_free(extension);
+    return added == 1 ? 0 : -1;
+}
+
+/* A self-signed certificate for `common_name` with the given subjectAltName, valid from an hour
+ * ago for a day. */
+static X509* make_certificate(EVP_PKEY* key, const char* common_name, const char* alt_names, long serial)
+{
+    X509* certificate = X509_new();
+    if (certificate == NULL)
+    {
+        return NULL;
+    }
+    X509_NAME* name = X509_get_subject_name(certificate);
+    int ok = X509_set_version(certificate, 2) == 1 &&
+        ASN1_INTEGER_set(X509_get_serialNumber(certificate), serial) == 1 &&
+        X509_gmtime_adj(X509_getm_notBefore(certificate), -3600) != NULL &&
+        X509_gmtime_adj(X509_getm_notAfter(certificate), 86400) != NULL &&
+        X509_set_pubkey(certificate, key) == 1 &&
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char*)common_name, -1, -1, 0) == 1 &&
+        X509_set_issuer_name(certificate, name) == 1 &&
+        add_extension(certificate, NID_basic_constraints, "critical,CA:TRUE") == 0 &&
+        add_extension(certificate, NID_subject_key_identifier, "hash") == 0 &&
+        add_extension(certificate, NID_subject_alt_name, alt_names) == 0 &&
+        X509_sign(certificate, key, EVP_sha256()) > 0;
+    if (!ok)
+    {
+        X509_free(certificate);
+        return NULL;
+    }
+    return certificate;
+}
+
+static int write_pem(const char* path, X509* certificate, EVP_PKEY* key)
+{
+    FILE* file = fopen(path, "w");
+    if (file == NULL)
+    {
+        return -1;
+    }
+    int ok = (certificate != NULL) ? PEM_write_X509(file, certificate) : PEM_write_PrivateKey(file, key, NULL, NULL, 0, NULL, NULL);
+    return (fclose(file) == 0 && ok == 1) ? 0 : -1;
+}
+
+static int make_pair(const char* certificate_path, const char* key_path, const char* common_name, const char* alt_names, long serial)
+{
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    if (key == NULL)
+    {
+        return -1;
+    }
+    X509* certificate = make_certificate(key, common_name, alt_names, serial);
+    int result = (certificate != NULL && write_pem(certificate_path, certificate, NULL) == 0 && write_pem(key_path, NULL, key) == 0) ? 0 : -1;
+    X509_free(certificate);
+    EVP_PKEY_free(key);
+    return result;
+}
+
+int tls_test_files_make(TLS_TEST_FILES* files)
+{
+    memset(files, 0, sizeof(*files));
+    (void)snprintf(files->directory, sizeof(files->directory), "/tmp/async_socket_tls_XXXXXX");
+    if (mkdtemp(files->directory) == NULL)
+    {
+        return -1;
+    }
+    (void)snprintf(files->certificate, sizeof(files->certificate), "%s/server.crt", files->directory);
+    (void)snprintf(files->key, sizeof(files->key), "%s/server.key", files->directory);
+    (void)snprintf(files->other_ca, sizeof(files->other_ca), "%s/other_ca.crt", files->directory);
+    (void)snprintf(files->other_key, sizeof(files->other_key), "%s/other_ca.key", files->directory);
+    if (make_pair(files->certificate, files->key, "localhost", "DNS:localhost,IP:127.0.0.1", 1) != 0 ||
+        make_pair(files->other_ca, files->other_key, "async_socket test other CA", "DNS:other.invalid", 2) != 0)
+    {
+        tls_test_files_remove(files);
+        return -1;
+    }
+    return 0;
+}
+
+void tls_test_files_remove(const TLS_TEST_FILES* files)
+{
+    (void)unlink(files->certificate);
+    (void)unlink(files->key);
+    (void)unlink(files->other_ca);
+    (void)unlink(files->other_key);
+    (void)rmdir(files->directory);
+}

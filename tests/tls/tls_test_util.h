@@ -1,0 +1,22 @@
+/* Certificates for the TLS tests, made at run time with the OpenSSL API (no files in the tree,
+ * nothing that expires): a self-signed server certificate for "localhost" and 127.0.0.1 with its
+ * key, and an unrelated self-signed certificate that serves as a CA which did not sign it. */
+#ifndef TLS_TEST_UTIL_H
+#define TLS_TEST_UTIL_H
+
+typedef struct TLS_TEST_FILES_TAG
+{
+    char directory[64];
+    char certificate[128]; /* server certificate (PEM); also the CA that verifies it */
+    char key[128];         /* its private key (PEM) */
+    char other_ca[128];    /* a self-signed certificate that signed nothing here */
+    char other_key[128];   /* the other certificate's key (a key that does not match `certificate`) */
+} TLS_TEST_FILES;
+
+/* Writes the files into a new directory under /tmp. Returns 0, or -1 when anything failed. */
+int tls_test_files_make(TLS_TEST_FILES* files);
+
+/* Removes the files and their directory. */
+void tls_test_files_remove(const TLS_TEST_FILES* files);
+
+#endif /* TLS_TEST_UTIL_H */
