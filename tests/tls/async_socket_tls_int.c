@@ -455,6 +455,7 @@ static void tls_handshake_verified_by_address_and_unverified(void** state)
 /* Both ends send `total` bytes at once while they receive; every byte is checked. */
 static double duplex_transfer(uint64_t total, uint32_t send_chunk, uint32_t receive_chunk, int buffer_size)
 {
+    tls_test_overlap_reset();
     ASYNC_SOCKET_TLS_CONFIG client = verifying_client(files.certificate, "localhost");
     TLS_PAIR pair;
     pair_open(&pair, &client, buffer_size);
@@ -481,6 +482,9 @@ static double duplex_transfer(uint64_t total, uint32_t send_chunk, uint32_t rece
     assert_int_equal(atomic_load(&at_client.received), total);
     assert_int_equal(atomic_load(&at_server.mismatches) + atomic_load(&at_client.mismatches), 0);
     assert_int_equal(atomic_load(&at_server.oversized) + atomic_load(&at_client.oversized), 0);
+    /* no two OpenSSL calls on one SSL object ran at the same time */
+    assert_true(tls_test_ssl_calls() > 0);
+    assert_int_equal(tls_test_overlaps(), 0);
 
     pair_destroy(&pair);
     reader_free(&at_server);
@@ -513,6 +517,19 @@ static void tls_duplex_through_small_kernel_buffers(void** state)
     MARK mark = env_begin();
     log_capture_start_at(LOGGER_LEVEL_WARNING);
     (void)duplex_transfer(2u * MIB, 100u * 1000u, 7000u, 4096);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
+    env_end(mark);
+}
+
+/* Small sends go out inline on the writer threads, one SSL_write each, while a worker runs
+ * SSL_read for the same sockets: every call on an SSL object must wait for the one running.
+ * Tests_SRS_ASYNC_SOCKET_TLS_01_011 */
+static void tls_inline_sends_while_a_worker_receives(void** state)
+{
+    (void)state;
+    MARK mark = env_begin();
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    (void)duplex_transfer(4u * MIB, 1024u, 1024u, 0);
     ASSERT_ERROR_LINES(log_capture_stop(), 0);
     env_end(mark);
 }
@@ -885,6 +902,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(tls_handshake_verified_by_address_and_unverified),
     cmocka_unit_test(tls_16_mib_each_way_at_once),
     cmocka_unit_test(tls_duplex_through_small_kernel_buffers),
+    cmocka_unit_test(tls_inline_sends_while_a_worker_receives),
     cmocka_unit_test(tls_many_small_messages),
     cmocka_unit_test(tls_receives_smaller_than_a_record_get_every_byte),
     cmocka_unit_test(tls_peer_close_notify_ends_the_stream),

@@ -1,12 +1,17 @@
 /* See tls_test_util.h. */
 #include "tls_test_util.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -108,4 +113,122 @@ void tls_test_files_remove(const TLS_TEST_FILES* files)
     (void)unlink(files->other_ca);
     (void)unlink(files->other_key);
     (void)rmdir(files->directory);
+}
+
+/* ---- overlap detection ---- */
+
+#define OVERLAP_SLOTS 64
+
+static _Atomic(uintptr_t) slot_owner[OVERLAP_SLOTS];
+static atomic_int slot_inside[OVERLAP_SLOTS];
+static atomic_int overlaps;
+static atomic_long ssl_calls;
+
+void tls_test_overlap_reset(void)
+{
+    for (int i = 0; i < OVERLAP_SLOTS; i++)
+    {
+        atomic_store(&slot_owner[i], 0);
+        atomic_store(&slot_inside[i], 0);
+    }
+    atomic_store(&overlaps, 0);
+    atomic_store(&ssl_calls, 0);
+}
+
+int tls_test_overlaps(void)
+{
+    return atomic_load(&overlaps);
+}
+
+long tls_test_ssl_calls(void)
+{
+    return atomic_load(&ssl_calls);
+}
+
+/* The slot of `ssl`, claimed on first use (a test makes far fewer SSL objects than slots between
+ * two resets); -1 when the table is full, and the call is then not checked. */
+static int slot_of(const SSL* ssl)
+{
+    uintptr_t key = (uintptr_t)ssl;
+    for (int i = 0; i < OVERLAP_SLOTS; i++)
+    {
+        uintptr_t owner = atomic_load(&slot_owner[i]);
+        if (owner == key)
+        {
+            return i;
+        }
+        if (owner == 0)
+        {
+            uintptr_t expected = 0;
+            if (atomic_compare_exchange_strong(&slot_owner[i], &expected, key) || expected == key)
+            {
+                return i;
+            }
+        }
+    }
+    return -1;
+}
+
+static void enter_ssl(const SSL* ssl, int* slot)
+{
+    atomic_fetch_add(&ssl_calls, 1);
+    *slot = slot_of(ssl);
+    if (*slot >= 0 && atomic_fetch_add(&slot_inside[*slot], 1) != 0)
+    {
+        atomic_fetch_add(&overlaps, 1);
+    }
+    /* widen the window a little, so unserialised calls would meet */
+    for (volatile int spin = 0; spin < 200; spin++)
+    {
+    }
+}
+
+static void leave_ssl(int slot)
+{
+    if (slot >= 0)
+    {
+        atomic_fetch_sub(&slot_inside[slot], 1);
+    }
+}
+
+static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+static int (*real_read)(SSL*, void*, int);
+static int (*real_write)(SSL*, const void*, int);
+static int (*real_shutdown)(SSL*);
+
+static void find_real(void)
+{
+    real_read = (int (*)(SSL*, void*, int))dlsym(RTLD_NEXT, "SSL_read");
+    real_write = (int (*)(SSL*, const void*, int))dlsym(RTLD_NEXT, "SSL_write");
+    real_shutdown = (int (*)(SSL*))dlsym(RTLD_NEXT, "SSL_shutdown");
+}
+
+int SSL_read(SSL* ssl, void* buffer, int length)
+{
+    (void)pthread_once(&real_once, find_real);
+    int slot;
+    enter_ssl(ssl, &slot);
+    int result = real_read(ssl, buffer, length);
+    leave_ssl(slot);
+    return result;
+}
+
+int SSL_write(SSL* ssl, const void* buffer, int length)
+{
+    (void)pthread_once(&real_once, find_real);
+    int slot;
+    enter_ssl(ssl, &slot);
+    int result = real_write(ssl, buffer, length);
+    leave_ssl(slot);
+    return result;
+}
+
+int SSL_shutdown(SSL* ssl)
+{
+    (void)pthread_once(&real_once, find_real);
+    int slot;
+    enter_ssl(ssl, &slot);
+    int result = real_shutdown(ssl);
+    leave_ssl(slot);
+    return result;
 }

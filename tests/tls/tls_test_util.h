@@ -19,4 +19,11 @@ int tls_test_files_make(TLS_TEST_FILES* files);
 /* Removes the files and their directory. */
 void tls_test_files_remove(const TLS_TEST_FILES* files);
 
+/* The test executable interposes SSL_read, SSL_write and SSL_shutdown (tls_test_util.c): each
+ * forwards to OpenSSL's own and counts the calls that began while another call on the same SSL
+ * object was still running, which OpenSSL does not allow. */
+void tls_test_overlap_reset(void);
+int tls_test_overlaps(void);
+long tls_test_ssl_calls(void);
+
 #endif /* TLS_TEST_UTIL_H */
