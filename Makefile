@@ -10,6 +10,8 @@ SUDO        := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # What each target needs, as kind:what:package. The package is installed only when the check
 # fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module.
+# libssl-dev (OpenSSL) is for the optional TLS layer, async_socket_tls, which CMake builds when
+# it finds OpenSSL.
 BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make pc:openssl:libssl-dev \
                file:/usr/include/stdio.h:libc6-dev
 # libuv is only a benchmark dependency; with it present the test build also compiles bench/ (not run).
