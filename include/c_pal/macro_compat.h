@@ -70,28 +70,30 @@
 #define CPAL_EACH_32(m, x, ...) m(x) CPAL_EACH_31(m, __VA_ARGS__)
 #define CPAL_FOR_EACH(m, ...) CPAL_CAT(CPAL_EACH_, CPAL_COUNT_(__VA_ARGS__))(m, __VA_ARGS__)
 
-/* Pairs (type, name) for MOCKABLE_FUNCTION parameter lists, up to 10 parameters. */
-#define CPAL_PAIR_0() void
-#define CPAL_PAIR_2(t1, n1) t1 n1
-#define CPAL_PAIR_4(t1, n1, ...) t1 n1, CPAL_PAIR_2(__VA_ARGS__)
-#define CPAL_PAIR_6(t1, n1, ...) t1 n1, CPAL_PAIR_4(__VA_ARGS__)
-#define CPAL_PAIR_8(t1, n1, ...) t1 n1, CPAL_PAIR_6(__VA_ARGS__)
-#define CPAL_PAIR_10(t1, n1, ...) t1 n1, CPAL_PAIR_8(__VA_ARGS__)
-#define CPAL_PAIR_12(t1, n1, ...) t1 n1, CPAL_PAIR_10(__VA_ARGS__)
-#define CPAL_PAIR_14(t1, n1, ...) t1 n1, CPAL_PAIR_12(__VA_ARGS__)
-#define CPAL_PAIR_16(t1, n1, ...) t1 n1, CPAL_PAIR_14(__VA_ARGS__)
-#define CPAL_PAIR_18(t1, n1, ...) t1 n1, CPAL_PAIR_16(__VA_ARGS__)
-#define CPAL_PAIR_20(t1, n1, ...) t1 n1, CPAL_PAIR_18(__VA_ARGS__)
-/* An empty argument list counts as 1 with CPAL_COUNT_, so "no parameters" is spelled with the
- * dedicated form below: MOCKABLE_FUNCTION(, void, f) declares f(void). */
+/* Pairs (type, name) for MOCKABLE_FUNCTION parameter lists, up to 10 parameters. The list always
+ * ends with one extra sentinel argument, which MOCKABLE_FUNCTION appends: a function without
+ * parameters then still passes one argument to every "..." on the way, since ISO C and C++ (before
+ * C++20) require at least one, and -Wpedantic reports an empty "..." in users' builds. So the count
+ * is odd: 1 is "no parameters", 2n + 1 is n (type, name) pairs followed by the sentinel. */
+#define CPAL_PAIR_1(end) void
+#define CPAL_PAIR_3(t1, n1, end) t1 n1
+#define CPAL_PAIR_5(t1, n1, ...) t1 n1, CPAL_PAIR_3(__VA_ARGS__)
+#define CPAL_PAIR_7(t1, n1, ...) t1 n1, CPAL_PAIR_5(__VA_ARGS__)
+#define CPAL_PAIR_9(t1, n1, ...) t1 n1, CPAL_PAIR_7(__VA_ARGS__)
+#define CPAL_PAIR_11(t1, n1, ...) t1 n1, CPAL_PAIR_9(__VA_ARGS__)
+#define CPAL_PAIR_13(t1, n1, ...) t1 n1, CPAL_PAIR_11(__VA_ARGS__)
+#define CPAL_PAIR_15(t1, n1, ...) t1 n1, CPAL_PAIR_13(__VA_ARGS__)
+#define CPAL_PAIR_17(t1, n1, ...) t1 n1, CPAL_PAIR_15(__VA_ARGS__)
+#define CPAL_PAIR_19(t1, n1, ...) t1 n1, CPAL_PAIR_17(__VA_ARGS__)
+#define CPAL_PAIR_21(t1, n1, ...) t1 n1, CPAL_PAIR_19(__VA_ARGS__)
 #define CPAL_PARAMS_(...) CPAL_CAT(CPAL_PAIR_, CPAL_COUNT_(__VA_ARGS__))(__VA_ARGS__)
-#define CPAL_PAIR_1(x) void
+#define CPAL_MOCKABLE_(modifiers, result, name, ...) C_PAL_API result modifiers name(CPAL_PARAMS_(__VA_ARGS__))
 
 #ifndef MOCKABLE_FUNCTION
 /* MOCKABLE_FUNCTION(modifiers, result, name, type1, arg1, ...) declares
- * `result modifiers name(type1 arg1, ...)` as part of the public interface. */
-#define MOCKABLE_FUNCTION(modifiers, result, name, ...) \
-    C_PAL_API result modifiers name(CPAL_PARAMS_(__VA_ARGS__))
+ * `result modifiers name(type1 arg1, ...)` as part of the public interface;
+ * MOCKABLE_FUNCTION(, void, f) declares f(void). */
+#define MOCKABLE_FUNCTION(...) CPAL_MOCKABLE_(__VA_ARGS__, CPAL_END_)
 #endif
 
 #ifndef MU_DEFINE_ENUM

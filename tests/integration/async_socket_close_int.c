@@ -130,8 +130,14 @@ static void loop_check_after_close(RECEIVE_LOOP* loop)
     {
         assert_int_equal(atomic_load(&loop->records[i].calls), 1);
     }
-    assert_true(atomic_load(&loop->next) < LOOP_RECORDS);
-    if (atomic_load(&loop->next) > accepted)
+    if (atomic_load(&loop->next) > LOOP_RECORDS)
+    {
+        /* the loop used up its records before the close (a close delayed on a loaded machine):
+         * it stopped posting after the last one, which completed normally */
+        assert_int_equal(accepted, LOOP_RECORDS);
+        assert_int_equal(atomic_load(&loop->records[accepted - 1].result), ASYNC_SOCKET_RECEIVE_OK);
+    }
+    else if (atomic_load(&loop->next) > accepted)
     {
         /* the last receive completed, and posting the next one was refused by the close */
         assert_int_equal(atomic_load(&loop->next), accepted + 1);
