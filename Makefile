@@ -17,8 +17,9 @@ BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:ma
 # libuv is only a benchmark dependency; with it present the test build also compiles bench/ (not run).
 TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev
 BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
-# The consumer builds also compile C++ and inspect the programs they link.
-CONSUMER_NEEDS := $(BUILD_NEEDS) cmd:g++:g++ cmd:readelf:binutils
+# The consumer builds also compile C++ and inspect the programs they link; the TLS cases make a
+# certificate with the openssl command.
+CONSUMER_NEEDS := $(BUILD_NEEDS) cmd:g++:g++ cmd:readelf:binutils cmd:openssl:openssl
 
 # $(call install_missing,needs): apt-get install the packages whose check fails (update first).
 define install_missing
@@ -73,7 +74,8 @@ install: release
 # Try the installed package as users reach it: install build/release into a temporary prefix, then
 # build and run tests/consumer/consumer.c through pkg-config (shared and --static) and through
 # find_package(async_socket CONFIG), also from a moved copy of the tree, compile every public header
-# as C11 and as C++17, and check the archive's exports. One line per case; non-zero exit when any
+# as C11 and as C++17, and check the archive's exports; the same for the TLS layer
+# (tests/consumer/tls_consumer.c) when it was built. One line per case; non-zero exit when any
 # fails.
 consumer: release
 	$(call install_missing,$(CONSUMER_NEEDS))
