@@ -31,7 +31,7 @@ MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_TLS_ROLE, ASYNC_SOCKET_TLS_ROLE_VALUES)
  * the rest. */
 #define TLS_MAX_CALL (1 << 30)
 
-/* Room for the one log line a failure gets; it is written after the SSL lock is released. */
+/* Room for the one log line a failure gets. */
 #define TLS_MESSAGE_SIZE 320
 
 typedef struct ASYNC_SOCKET_TLS_CONTEXT_TAG
@@ -158,81 +158,95 @@ static void log_setup_failure(const char* what)
     ERR_clear_error();
 }
 
-/* Lock held. Decides what a failed SSL_read / SSL_write means: sets *result and returns the
- * errno for -1, and writes the line to log (if any) into `message`, with *is_error telling its
- * level. `saved_errno` is errno right after the OpenSSL call. */
-static int classify_failure(ASYNC_SOCKET_TLS* tls, const char* operation, int ssl_result, int saved_errno, int* result, char* message, bool* is_error)
+/* What one hook call returns, and the line it logs (if any) once the lock is released. */
+typedef struct TLS_OUTCOME_TAG
 {
-    int ssl_error = SSL_get_error(tls->ssl, ssl_result);
-    *result = -1;
-    message[0] = '\0';
-    *is_error = true;
-    if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE)
-    {
-        /* Codes_SRS_ASYNC_SOCKET_TLS_01_007 */
-        return EAGAIN;
-    }
-    if (ssl_error == SSL_ERROR_ZERO_RETURN)
-    {
-        /* Codes_SRS_ASYNC_SOCKET_TLS_01_008: the peer's close_notify is the end of the stream;
-         * a send after it finds the connection gone */
-        *result = (strcmp(operation, "receive") == 0) ? 0 : -1;
-        return EPIPE;
-    }
+    int result;      /* what the hook returns */
+    int error;       /* errno when result is -1 */
+    bool is_error;   /* the line is an ERROR, else a WARNING */
+    char message[TLS_MESSAGE_SIZE]; /* empty: nothing to log */
+} TLS_OUTCOME;
+
+static bool is_unexpected_eof(int ssl_error, int saved_errno)
+{
     unsigned long code = ERR_peek_error();
-    bool unexpected_eof = (ssl_error == SSL_ERROR_SYSCALL && (saved_errno == 0 || saved_errno == EAGAIN)) ||
+    return (ssl_error == SSL_ERROR_SYSCALL && (saved_errno == 0 || saved_errno == EAGAIN)) ||
         (ssl_error == SSL_ERROR_SSL && ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
-    int error;
-    char reason[256];
-    if (unexpected_eof)
+}
+
+/* Lock held. A fatal failure: its errno, its reason (into `reason`) and the level of its line. */
+static int describe_fatal(ASYNC_SOCKET_TLS* tls, int ssl_error, int saved_errno, char* reason, size_t size, bool* is_error)
+{
+    *is_error = true;
+    if (is_unexpected_eof(ssl_error, saved_errno))
     {
         /* Codes_SRS_ASYNC_SOCKET_TLS_01_009: a TCP close without close_notify may be a
          * truncation; the connection is gone either way */
-        error = ECONNRESET;
         *is_error = false;
-        (void)snprintf(reason, sizeof(reason), "the peer closed the connection without a TLS close_notify");
+        (void)snprintf(reason, size, "the peer closed the connection without a TLS close_notify");
+        return ECONNRESET;
     }
-    else if (ssl_error == SSL_ERROR_SYSCALL)
+    if (ssl_error == SSL_ERROR_SYSCALL)
     {
         /* Codes_SRS_ASYNC_SOCKET_TLS_01_010: the socket's own error; a connection that the peer
          * reset is a warning, as for a plain async socket (a send racing a close is normal) */
-        error = saved_errno;
-        *is_error = !(error == ECONNRESET || error == EPIPE || error == ENOTCONN);
-        (void)snprintf(reason, sizeof(reason), "socket error: %s", strerror(saved_errno));
+        *is_error = !(saved_errno == ECONNRESET || saved_errno == EPIPE || saved_errno == ENOTCONN);
+        (void)snprintf(reason, size, "socket error: %s", strerror(saved_errno));
+        return saved_errno;
     }
-    else
+    /* Codes_SRS_ASYNC_SOCKET_TLS_01_010: a protocol failure (handshake, certificate, bad record,
+     * alert) is EPROTO; anything else OpenSSL reports is EIO */
+    openssl_error_text(reason, size, "unknown TLS error");
+    long verify = SSL_get_verify_result(tls->ssl);
+    if (verify != X509_V_OK)
     {
-        /* Codes_SRS_ASYNC_SOCKET_TLS_01_010: a protocol failure (handshake, certificate, bad
-         * record) is EPROTO; anything else OpenSSL reports is EIO */
-        error = (ssl_error == SSL_ERROR_SSL) ? EPROTO : EIO;
-        openssl_error_text(reason, sizeof(reason), "unknown TLS error");
-        long verify = SSL_get_verify_result(tls->ssl);
-        if (verify != X509_V_OK)
-        {
-            size_t used = strlen(reason);
-            (void)snprintf(reason + used, sizeof(reason) - used, " (certificate: %s)", X509_verify_cert_error_string(verify));
-        }
+        size_t used = strlen(reason);
+        (void)snprintf(reason + used, size - used, " (certificate: %s)", X509_verify_cert_error_string(verify));
     }
-    tls->failed_errno = error;
-    (void)snprintf(message, TLS_MESSAGE_SIZE, "TLS socket %p: %s%s failed: %s", (void*)tls,
-        SSL_is_init_finished(tls->ssl) ? "" : "handshake during ", operation, reason);
-    ERR_clear_error();
-    return error;
+    return (ssl_error == SSL_ERROR_SSL) ? EPROTO : EIO;
 }
 
-static void log_failure(const char* message, bool is_error)
+/* Lock held. What a failed SSL_read / SSL_write (`ssl_result` <= 0) means for the hook.
+ * `saved_errno` is errno right after the OpenSSL call. */
+static void classify_failure(ASYNC_SOCKET_TLS* tls, const char* operation, int ssl_result, int saved_errno, TLS_OUTCOME* outcome)
 {
-    if (message[0] == '\0')
+    int ssl_error = SSL_get_error(tls->ssl, ssl_result);
+    outcome->result = -1;
+    if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_TLS_01_007 */
+        outcome->error = EAGAIN;
+        return;
+    }
+    if (ssl_error == SSL_ERROR_ZERO_RETURN)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_TLS_01_008: the peer's close_notify ends the stream; a send that
+         * fails after it finds the connection gone */
+        outcome->result = (strcmp(operation, "receive") == 0) ? 0 : -1;
+        outcome->error = EPIPE;
+        return;
+    }
+    char reason[256];
+    outcome->error = describe_fatal(tls, ssl_error, saved_errno, reason, sizeof(reason), &outcome->is_error);
+    tls->failed_errno = outcome->error;
+    (void)snprintf(outcome->message, sizeof(outcome->message), "TLS socket %p: %s%s failed: %s", (void*)tls,
+        SSL_is_init_finished(tls->ssl) ? "" : "handshake during ", operation, reason);
+    ERR_clear_error();
+}
+
+static void log_outcome(const TLS_OUTCOME* outcome)
+{
+    if (outcome->message[0] == '\0')
     {
         return;
     }
-    if (is_error)
+    if (outcome->is_error)
     {
-        LogError("%s", message);
+        LogError("%s", outcome->message);
     }
     else
     {
-        LogWarning("%s", message);
+        LogWarning("%s", outcome->message);
     }
 }
 
@@ -259,39 +273,35 @@ static int tls_io(ASYNC_SOCKET_TLS* tls, const char* operation, SSL_IO io, void*
         return 0;
     }
     int chunk = (length > TLS_MAX_CALL) ? TLS_MAX_CALL : (int)length;
-    char message[TLS_MESSAGE_SIZE] = "";
-    bool is_error = true;
-    int result;
-    int error = 0;
+    TLS_OUTCOME outcome = {.result = -1, .message = ""};
 
     /* Codes_SRS_ASYNC_SOCKET_TLS_01_011 */
     (void)pthread_mutex_lock(&tls->lock);
     if (tls->failed_errno != 0)
     {
         /* Codes_SRS_ASYNC_SOCKET_TLS_01_010: a TLS connection that failed stays failed */
-        result = -1;
-        error = tls->failed_errno;
+        outcome.error = tls->failed_errno;
     }
     else
     {
         /* SSL_get_error reads this thread's error queue: it must hold only this call's errors */
         ERR_clear_error();
         errno = 0;
-        result = io(tls->ssl, buffer, chunk);
+        outcome.result = io(tls->ssl, buffer, chunk);
         int saved_errno = errno;
-        if (result <= 0)
+        if (outcome.result <= 0)
         {
-            error = classify_failure(tls, operation, result, saved_errno, &result, message, &is_error);
+            classify_failure(tls, operation, outcome.result, saved_errno, &outcome);
         }
     }
     (void)pthread_mutex_unlock(&tls->lock);
 
-    log_failure(message, is_error);
-    if (result < 0)
+    log_outcome(&outcome);
+    if (outcome.result < 0)
     {
-        errno = error;
+        errno = outcome.error;
     }
-    return result;
+    return outcome.result;
 }
 
 /* Codes_SRS_ASYNC_SOCKET_TLS_01_013: with partial writes on, SSL_write returns after each record
