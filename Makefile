@@ -39,13 +39,23 @@ define install_missing
 	fi
 endef
 
-.PHONY: run test bench release install consumer clean
+# `make run` load: RUN_CONNS connections, RUN_SIZE-byte messages, RUN_SECONDS seconds.
+RUN_CONNS   ?= 4
+RUN_SIZE    ?= 64
+RUN_SECONDS ?= 3
 
-# Build the optimised library and run the demo (ping-pong latency and streaming throughput).
+.PHONY: run demo test bench release install consumer clean
+
+# Build the optimised library and tools, start asock-echo on a free loopback port, run asock-load
+# against it and print its table; fails when either tool reports an error.
 run: release
+	sh tools/run_echo_load.sh $(RELEASE_DIR) --conns $(RUN_CONNS) --size $(RUN_SIZE) --seconds $(RUN_SECONDS)
+
+# The older two-socket demo: a ping-pong phase, then a streaming phase (MB/s).
+demo: release
 	./$(RELEASE_DIR)/async_socket_demo
 
-# Configure and build the Release tree (library, demo; no tests).
+# Configure and build the Release tree (library, tools, demo; no tests).
 release:
 	$(call install_missing,$(BUILD_NEEDS))
 	cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release -DASYNC_SOCKET_TESTS=OFF
@@ -67,7 +77,8 @@ bench:
 	cmake --build $(BENCH_DIR) -j $(JOBS)
 	python3 bench/run_bench.py $(BENCH_DIR)
 
-# Install headers, libraries, pkg-config file and CMake package under PREFIX (default /usr/local).
+# Install headers, libraries, pkg-config file, CMake package and the asock-echo / asock-load
+# tools (in PREFIX/bin) under PREFIX (default /usr/local).
 install: release
 	cmake --install $(RELEASE_DIR) --prefix "$(PREFIX)"
 

@@ -56,6 +56,7 @@ SOCKET_TRANSPORT_HANDLE socket_transport_create_from_socket(SOCKET_HANDLE socket
         LogError("socket_handle is INVALID_SOCKET");
         return NULL;
     }
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_002 */
     SOCKET_TRANSPORT* transport = transport_new(SOCKET_TRANSPORT_CLIENT, socket_handle);
     if (transport == NULL)
     {
@@ -67,6 +68,7 @@ SOCKET_TRANSPORT_HANDLE socket_transport_create_from_socket(SOCKET_HANDLE socket
 
 SOCKET_TRANSPORT_HANDLE socket_transport_create_client(void)
 {
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_001 */
     SOCKET_TRANSPORT* transport = transport_new(SOCKET_TRANSPORT_CLIENT, INVALID_SOCKET);
     if (transport == NULL)
     {
@@ -77,6 +79,7 @@ SOCKET_TRANSPORT_HANDLE socket_transport_create_client(void)
 
 SOCKET_TRANSPORT_HANDLE socket_transport_create_server(void)
 {
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_001 */
     SOCKET_TRANSPORT* transport = transport_new(SOCKET_TRANSPORT_SERVER, INVALID_SOCKET);
     if (transport == NULL)
     {
@@ -131,6 +134,7 @@ static int set_nodelay(int fd)
  * when the deadline passed). */
 static int connect_one(const struct addrinfo* address, uint64_t deadline)
 {
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
     int fd = socket(address->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd < 0)
     {
@@ -157,11 +161,13 @@ static int connect_one(const struct addrinfo* address, uint64_t deadline)
             }
             else if (ready == 0)
             {
+                /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_012 */
                 error = ETIMEDOUT;
             }
             else
             {
                 socklen_t length = sizeof(error);
+                /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_013 */
                 if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0)
                 {
                     error = errno;
@@ -183,6 +189,7 @@ int socket_transport_connect(SOCKET_TRANSPORT_HANDLE socket_transport, const cha
     if (socket_transport == NULL || hostname == NULL || port == 0 ||
         socket_transport->type != SOCKET_TRANSPORT_CLIENT || socket_transport->fd != INVALID_SOCKET)
     {
+        /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_015 */
         LogError("invalid arguments: socket_transport=%p (must be an unconnected client), hostname=%s, port=%u (must not be 0)",
             (void*)socket_transport, hostname == NULL ? "NULL" : hostname, (unsigned)port);
         errno = EINVAL;
@@ -201,12 +208,14 @@ int socket_transport_connect(SOCKET_TRANSPORT_HANDLE socket_transport, const cha
     int gai_result = getaddrinfo(hostname, service, &hints, &addresses);
     if (gai_result != 0)
     {
+        /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_014 */
         LogError("cannot resolve %s:%u: %s", hostname, (unsigned)port, gai_strerror(gai_result));
         errno = (gai_result == EAI_SYSTEM && errno != 0) ? errno : EHOSTUNREACH;
         return -1;
     }
     int error = EHOSTUNREACH;
     int fd = -1;
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_010 */
     for (const struct addrinfo* address = addresses; address != NULL; address = address->ai_next)
     {
         if (address->ai_family != AF_INET && address->ai_family != AF_INET6)
@@ -240,6 +249,8 @@ int socket_transport_connect(SOCKET_TRANSPORT_HANDLE socket_transport, const cha
 /* Binds the sockaddr and listens; returns 0, or -1 with errno set and an ERROR line. */
 static int listen_on_sockaddr(SOCKET_TRANSPORT_HANDLE socket_transport, const struct sockaddr* address, socklen_t address_length, const char* address_text, uint16_t port)
 {
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_020 */
     int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd < 0)
     {
@@ -256,6 +267,7 @@ static int listen_on_sockaddr(SOCKET_TRANSPORT_HANDLE socket_transport, const st
     {
         step = "setsockopt(IPV6_V6ONLY)";
     }
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_021 */
     else if (bind(fd, address, address_length) != 0)
     {
         step = "bind";
@@ -281,6 +293,7 @@ static bool check_listen_args(SOCKET_TRANSPORT_HANDLE socket_transport, const ch
     if (socket_transport == NULL || (address_required && address == NULL) ||
         socket_transport->type != SOCKET_TRANSPORT_SERVER || socket_transport->fd != INVALID_SOCKET)
     {
+        /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_022 */
         LogError("invalid arguments: socket_transport=%p (must be a server not listening yet), address=%s, port=%u",
             (void*)socket_transport, address == NULL ? "NULL" : address, (unsigned)port);
         errno = EINVAL;
@@ -325,6 +338,7 @@ int socket_transport_listen_on(SOCKET_TRANSPORT_HANDLE socket_transport, const c
         v6.sin6_port = htons(port);
         return listen_on_sockaddr(socket_transport, (const struct sockaddr*)&v6, sizeof(v6), address, port);
     }
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_022 */
     LogError("invalid arguments: address \"%s\" is not a numeric IPv4 or IPv6 address", address);
     errno = EINVAL;
     return -1;
@@ -335,6 +349,7 @@ int socket_transport_accept(SOCKET_TRANSPORT_HANDLE socket_transport, SOCKET_TRA
     if (socket_transport == NULL || accepted == NULL ||
         socket_transport->type != SOCKET_TRANSPORT_SERVER || socket_transport->fd == INVALID_SOCKET)
     {
+        /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_026 */
         LogError("invalid arguments: socket_transport=%p (must be a listening server), accepted=%p",
             (void*)socket_transport, (void*)accepted);
         errno = EINVAL;
@@ -343,6 +358,8 @@ int socket_transport_accept(SOCKET_TRANSPORT_HANDLE socket_transport, SOCKET_TRA
     const uint64_t deadline = now_ms() + timeout_ms;
     for (;;)
     {
+        /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
+        /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_023 */
         int fd = accept4(socket_transport->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0)
         {
@@ -357,6 +374,7 @@ int socket_transport_accept(SOCKET_TRANSPORT_HANDLE socket_transport, SOCKET_TRA
             SOCKET_TRANSPORT* transport = transport_new(SOCKET_TRANSPORT_CLIENT, fd);
             if (transport == NULL)
             {
+                /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_025 */
                 LogError("cannot allocate a socket transport for accepted fd=%d", fd);
                 (void)sys_close(fd);
                 errno = ENOMEM;
@@ -384,6 +402,7 @@ int socket_transport_accept(SOCKET_TRANSPORT_HANDLE socket_transport, SOCKET_TRA
         }
         if (ready == 0)
         {
+            /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_024 */
             errno = ETIMEDOUT;
             return -1;
         }
@@ -401,6 +420,7 @@ int socket_transport_get_local_address(SOCKET_TRANSPORT_HANDLE socket_transport,
     }
     struct sockaddr_storage address;
     socklen_t length = sizeof(address);
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_027 */
     if (getsockname(socket_transport->fd, (struct sockaddr*)&address, &length) != 0)
     {
         int error = errno;
@@ -449,6 +469,7 @@ void socket_transport_disconnect(SOCKET_TRANSPORT_HANDLE socket_transport)
         return;
     }
     /* shutdown first so the peer sees the end of the stream even if the fd was duplicated */
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_003 */
     (void)sys_shutdown(socket_transport->fd, SHUT_RDWR);
     (void)sys_close(socket_transport->fd);
     socket_transport->fd = INVALID_SOCKET;
@@ -461,8 +482,25 @@ void socket_transport_destroy(SOCKET_TRANSPORT_HANDLE socket_transport)
         LogError("socket_transport is NULL");
         return;
     }
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_003 */
     socket_transport_disconnect(socket_transport);
     sys_free(socket_transport);
+}
+
+SOCKET_HANDLE socket_transport_release_socket(SOCKET_TRANSPORT_HANDLE socket_transport)
+{
+    if (socket_transport == NULL)
+    {
+        LogError("socket_transport is NULL");
+        return INVALID_SOCKET;
+    }
+    /* The fd changes owner here, so it is neither shut down nor closed: the new owner (typically
+     * an async socket) is the one that ends the connection. */
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_030 */
+    SOCKET_HANDLE fd = socket_transport->fd;
+    socket_transport->fd = INVALID_SOCKET;
+    sys_free(socket_transport);
+    return fd;
 }
 
 int socket_transport_set_nonblocking(SOCKET_TRANSPORT_HANDLE socket_transport)
@@ -480,6 +518,7 @@ int socket_transport_set_nonblocking(SOCKET_TRANSPORT_HANDLE socket_transport)
         return -1;
     }
     int fd_flags = sys_fcntl(fd, F_GETFD, 0);
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_044 */
     if (fd_flags < 0 || sys_fcntl(fd, F_SETFD, fd_flags | FD_CLOEXEC) < 0)
     {
         LogError("cannot make fd=%d close-on-exec, errno=%d", fd, errno);
@@ -536,6 +575,7 @@ static int to_iovec(const SOCKET_BUFFER* payload, uint32_t buffer_count, struct 
 
 static bool check_io_args(SOCKET_TRANSPORT_HANDLE socket_transport, const SOCKET_BUFFER* payload, uint32_t buffer_count, const uint32_t* bytes)
 {
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_043 */
     if (socket_transport == NULL || payload == NULL || buffer_count == 0 || buffer_count > MAX_IOV || bytes == NULL)
     {
         LogError("invalid arguments: socket_transport=%p, payload=%p, buffer_count=%u (1..%d), bytes=%p",
@@ -554,6 +594,7 @@ SOCKET_SEND_RESULT socket_transport_send(SOCKET_TRANSPORT_HANDLE socket_transpor
     {
         return SOCKET_SEND_INVALID_ARG;
     }
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_040 */
     ssize_t sent = socket_transport__sendv(socket_transport, iov, (int)buffer_count);
     if (sent >= 0)
     {
@@ -565,6 +606,7 @@ SOCKET_SEND_RESULT socket_transport_send(SOCKET_TRANSPORT_HANDLE socket_transpor
         *bytes_written = 0;
         return SOCKET_SEND_WOULD_BLOCK;
     }
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_041 */
     return (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN) ? SOCKET_SEND_SHUTDOWN : SOCKET_SEND_ERROR;
 }
 
@@ -577,6 +619,7 @@ SOCKET_RECEIVE_RESULT socket_transport_receive(SOCKET_TRANSPORT_HANDLE socket_tr
     {
         return SOCKET_RECEIVE_INVALID_ARG;
     }
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_042 */
     ssize_t received = socket_transport__recvv(socket_transport, iov, (int)buffer_count);
     if (received > 0)
     {
@@ -602,10 +645,12 @@ SOCKET_HANDLE socket_transport_get_underlying_socket(SOCKET_TRANSPORT_HANDLE soc
         LogError("socket_transport is NULL");
         return INVALID_SOCKET;
     }
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_004 */
     return socket_transport->fd;
 }
 
 bool socket_transport_is_valid_socket(SOCKET_TRANSPORT_HANDLE socket_transport)
 {
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_004 */
     return socket_transport != NULL && socket_transport->fd != INVALID_SOCKET;
 }

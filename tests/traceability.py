@@ -11,11 +11,12 @@ defined in a devdoc as well; the devdocs are authoritative because the seed may 
 
 For every ID the check requires:
   - an entry in the devdoc,
-  - a Codes_<ID> tag in src/ (*.c, *.h),
-  - a Tests_<ID> tag in tests/ (*.c).
+  - a Codes_<ID> tag in src/ or tools/ (*.c, *.h; tools/ holds the asock-echo and asock-load
+    programs and the *.sh script of `make run`),
+  - a Tests_<ID> tag in tests/ (*.c, or *.py for the test drivers of the tools).
 It also fails on references that name an ID the devdoc does not define (typos), on malformed
-tags (e.g. "Test_SRS_..."), on Codes_ tags outside src/ or Tests_ tags outside tests/, and on IDs
-defined twice in the devdoc.
+tags (e.g. "Test_SRS_..."), on Codes_ tags outside src/ and tools/ or Tests_ tags outside tests/,
+and on IDs defined twice in the devdoc.
 
 Prints a summary table and the missing lists; exits 1 when anything is wrong, 0 otherwise.
 Python 3 standard library only.
@@ -77,6 +78,8 @@ def parse_devdoc(path):
 def scan_tags(root, directory, suffixes):
     """Yields (relative path, line number, token) for every token naming an ID in the files."""
     for path in source_files(root / directory, suffixes):
+        if path.resolve() == Path(__file__).resolve():
+            continue  # this script names IDs in its examples
         for number, line in enumerate(read_text(path).splitlines(), start=1):
             for token in TOKEN_RE.findall(line):
                 yield path.relative_to(root), number, token
@@ -124,7 +127,8 @@ def main(argv):
     problems = []  # malformed, unknown or misplaced references
     scans = [
         ("src", {".c", ".h"}, "Codes_"),
-        ("tests", {".c", ".h"}, "Tests_"),
+        ("tools", {".c", ".h", ".sh"}, "Codes_"),
+        ("tests", {".c", ".h", ".py"}, "Tests_"),
         ("include", {".h"}, None),
     ]
     for directory, suffixes, expected_prefix in scans:
@@ -140,11 +144,11 @@ def main(argv):
                 continue
             if prefix is not None and prefix != expected_prefix:
                 problems.append(where + " (%s tag outside %s)" % (
-                    prefix, "src/" if prefix == "Codes_" else "tests/"))
+                    prefix, "src/ and tools/" if prefix == "Codes_" else "tests/"))
                 continue
             if prefix == "Codes_":
                 codes.add(requirement_id)
-            elif prefix == "Tests_" and relative.suffix == ".c":
+            elif prefix == "Tests_" and relative.suffix in (".c", ".py"):
                 tests.add(requirement_id)
 
     for relative, doc_mentions in mentions_by_doc:
@@ -166,7 +170,7 @@ def main(argv):
     print("")
     rows = [
         ("devdoc entry (%s/%s)" % (DEVDOC_DIR.as_posix(), DEVDOC_GLOB), len(all_ids) - len(missing_devdoc), len(missing_devdoc)),
-        ("Codes_ tag (src/)", len(all_ids) - len(missing_codes), len(missing_codes)),
+        ("Codes_ tag (src/, tools/)", len(all_ids) - len(missing_codes), len(missing_codes)),
         ("Tests_ tag (tests/)", len(all_ids) - len(missing_tests), len(missing_tests)),
     ]
     bad_label = "bad references (typos, misplaced, duplicates)"
@@ -177,7 +181,7 @@ def main(argv):
     print("%-*s  %7s  %7d" % (width, bad_label, "-", len(problems)))
 
     print_list("missing from the devdoc", missing_devdoc)
-    print_list("missing Codes_ tag in src/", missing_codes)
+    print_list("missing Codes_ tag in src/ or tools/", missing_codes)
     print_list("missing Tests_ tag in tests/", missing_tests)
     print_list("bad references", problems)
 

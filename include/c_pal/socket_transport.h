@@ -85,6 +85,12 @@ MOCKABLE_FUNCTION(, int, socket_transport_get_local_address, SOCKET_TRANSPORT_HA
 MOCKABLE_FUNCTION(, SOCKET_TRANSPORT_HANDLE, socket_transport_create_from_socket, SOCKET_HANDLE, socket_handle);
 /* Disconnects if still connected, then frees the handle. */
 MOCKABLE_FUNCTION(, void, socket_transport_destroy, SOCKET_TRANSPORT_HANDLE, socket_transport);
+/* Hands the fd over to the caller and frees the handle without closing or shutting down the fd:
+ * the way to give a connected (e.g. accepted) transport's socket to async_socket_create, which
+ * takes ownership of it. Returns the fd, still non-blocking, close-on-exec and TCP_NODELAY, or
+ * INVALID_SOCKET when the transport held none (the handle is freed all the same). NULL: logs one
+ * ERROR line and returns INVALID_SOCKET. The handle must not be used afterwards. */
+MOCKABLE_FUNCTION(, SOCKET_HANDLE, socket_transport_release_socket, SOCKET_TRANSPORT_HANDLE, socket_transport);
 /* Shuts the connection down and closes the fd; idempotent. */
 MOCKABLE_FUNCTION(, void, socket_transport_disconnect, SOCKET_TRANSPORT_HANDLE, socket_transport);
 /* Makes the fd non-blocking and close-on-exec. Returns 0 on success. */

@@ -22,7 +22,9 @@
 
 #include <cmocka.h>
 
+#include "c_pal/async_socket.h"
 #include "c_pal/logger.h"
+#include "c_pal/platform.h"
 #include "c_pal/socket_transport.h"
 #include "log_capture.h"
 #include "sys_fault.h"
@@ -145,11 +147,43 @@ static bool ipv6_loopback_available(void)
     return ok;
 }
 
+/* A raw listener on 127.0.0.1 with a backlog of 0 whose accept queue is filled by connections
+ * nobody accepts: further SYNs are dropped, so a connect to it hangs until its timeout. The
+ * fillers' fds go to fillers[] (at most max); returns the listener, or -1 when the queue did not
+ * fill up (a kernel that answers every SYN). */
+static int full_backlog_listener(uint16_t* port, int* fillers, int max, int* filler_count)
+{
+    int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(listener >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(listener, (struct sockaddr*)&address, sizeof(address)), 0);
+    assert_int_equal(listen(listener, 0), 0);
+    socklen_t length = sizeof(address);
+    assert_int_equal(getsockname(listener, (struct sockaddr*)&address, &length), 0);
+    *port = ntohs(address.sin_port);
+    *filler_count = 0;
+    while (*filler_count < max)
+    {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        fillers[(*filler_count)++] = fd;
+        int result = connect(fd, (struct sockaddr*)&address, sizeof(address));
+        assert_true(result == 0 || errno == EINPROGRESS);
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, 200) == 0)
+        {
+            return listener; /* this SYN was dropped: the queue is full */
+        }
+    }
+    return -1;
+}
+
 /* ---- create ---- */
 
 static void socket_transport_create_client_and_server_have_no_socket_yet(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_001 */
     TEST_BASELINE baseline = test_baseline_take();
     log_capture_start();
     SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
@@ -171,6 +205,7 @@ static void socket_transport_create_client_and_server_have_no_socket_yet(void** 
 static void socket_transport_create_client_and_server_fail_cleanly_when_allocation_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_001 */
     TEST_BASELINE baseline = test_baseline_take();
     for (int which = 0; which < 2; which++)
     {
@@ -191,6 +226,9 @@ static void socket_transport_create_client_and_server_fail_cleanly_when_allocati
 static void socket_transport_listen_on_port_0_reports_the_chosen_port(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_020 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_027 */
     TEST_BASELINE baseline = test_baseline_take();
     SOCKET_TRANSPORT_HANDLE server = socket_transport_create_server();
     assert_non_null(server);
@@ -221,6 +259,7 @@ static void socket_transport_listen_on_port_0_reports_the_chosen_port(void** sta
 static void socket_transport_listen_on_a_port_in_use_fails_with_eaddrinuse(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_021 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE first = start_server("127.0.0.1", &port);
@@ -249,6 +288,9 @@ static void socket_transport_listen_on_a_port_in_use_fails_with_eaddrinuse(void*
 static void socket_transport_connect_and_accept_exchange_bytes_over_ipv4(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_010 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_023 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -286,6 +328,9 @@ static void socket_transport_connect_and_accept_exchange_bytes_over_ipv4(void** 
 static void socket_transport_connect_and_accept_exchange_bytes_over_ipv6(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_010 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_020 */
     if (!ipv6_loopback_available())
     {
         (void)printf("SKIPPED: ::1 is not available on this machine\n");
@@ -320,6 +365,7 @@ static void socket_transport_connect_and_accept_exchange_bytes_over_ipv6(void** 
 static void socket_transport_connect_resolves_a_host_name(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_010 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -337,6 +383,7 @@ static void socket_transport_connect_resolves_a_host_name(void** state)
 static void socket_transport_accept_takes_queued_connections_one_by_one(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_023 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -385,6 +432,7 @@ static void socket_transport_accept_takes_queued_connections_one_by_one(void** s
 static void socket_transport_connect_to_a_port_without_listener_fails_fast_with_econnrefused(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_013 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port = closed_port();
     SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
@@ -418,6 +466,7 @@ static void socket_transport_connect_to_a_port_without_listener_fails_fast_with_
 static void socket_transport_connect_to_an_unknown_host_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_014 */
     TEST_BASELINE baseline = test_baseline_take();
     SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
     assert_non_null(client);
@@ -436,6 +485,7 @@ static void socket_transport_connect_to_an_unknown_host_fails(void** state)
 static void socket_transport_accept_without_a_client_times_out(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_024 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -466,6 +516,8 @@ static void socket_transport_accept_without_a_client_times_out(void** state)
 static void socket_transport_accept_returns_as_soon_as_a_client_connects(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_023 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -491,6 +543,7 @@ static void socket_transport_accept_returns_as_soon_as_a_client_connects(void** 
 static void socket_transport_accept_fails_cleanly_when_allocation_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_025 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -522,6 +575,152 @@ static void socket_transport_accept_fails_cleanly_when_allocation_fails(void** s
     test_baseline_assert_back_to(baseline);
 }
 
+/* A connect that gets no answer gives up after its timeout with ETIMEDOUT, leaves no fd behind,
+ * and the transport can connect elsewhere afterwards. On loopback the silence comes from a
+ * listener whose accept queue is full (the kernel drops the SYN). */
+static void socket_transport_connect_to_a_silent_listener_times_out(void** state)
+{
+    (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_012 */
+    TEST_BASELINE baseline = test_baseline_take();
+    uint16_t port;
+    int fillers[16];
+    int filler_count = 0;
+    int listener = full_backlog_listener(&port, fillers, 16, &filler_count);
+    if (listener < 0)
+    {
+        for (int i = 0; i < filler_count; i++)
+        {
+            (void)close(fillers[i]);
+        }
+        (void)printf("skipped: the kernel answered %d connections to a backlog-0 listener\n", filler_count);
+        skip();
+    }
+    SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
+    assert_non_null(client);
+    log_capture_start();
+    uint64_t start = test_now_ms();
+    errno = 0;
+    int result = socket_transport_connect(client, "127.0.0.1", port, 300);
+    int error = errno;
+    uint64_t elapsed = test_now_ms() - start;
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    assert_int_not_equal(result, 0);
+    assert_int_equal(error, ETIMEDOUT);
+    assert_true(elapsed >= 250);
+    assert_true(elapsed < 5000);
+    assert_false(socket_transport_is_valid_socket(client));
+    assert_int_equal(test_count_open_fds(), baseline.fds + 1 + filler_count);
+    for (int i = 0; i < filler_count; i++)
+    {
+        (void)close(fillers[i]);
+    }
+    (void)close(listener);
+
+    /* the timed-out client connects once something answers */
+    uint16_t server_port;
+    SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &server_port);
+    SOCKET_TRANSPORT_HANDLE accepted;
+    assert_int_equal(socket_transport_connect(client, "127.0.0.1", server_port, 2000), 0);
+    assert_int_equal(socket_transport_accept(server, &accepted, 2000), 0);
+    exchange(client, accepted, 1000);
+    socket_transport_destroy(accepted);
+    socket_transport_destroy(server);
+    socket_transport_destroy(client);
+    test_baseline_assert_back_to(baseline);
+}
+
+/* ---- release_socket ---- */
+
+static void on_release_test_open(void* context, ASYNC_SOCKET_OPEN_RESULT result)
+{
+    *(ASYNC_SOCKET_OPEN_RESULT*)context = result;
+}
+
+static void on_release_test_sent(void* context, ASYNC_SOCKET_SEND_RESULT result)
+{
+    *(ASYNC_SOCKET_SEND_RESULT*)context = result;
+}
+
+/* An accepted transport's fd, released, is a socket that async_socket_create can own: the
+ * transport is freed (no allocation left), the fd stays open with its flags, the bytes sent
+ * through the async socket arrive, and the peer sees the end of the stream only when the async
+ * socket closes it. */
+static void socket_transport_release_socket_hands_the_fd_to_async_socket(void** state)
+{
+    (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_030 */
+    TEST_BASELINE baseline = test_baseline_take();
+    uint16_t port;
+    SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
+    SOCKET_TRANSPORT_HANDLE client;
+    SOCKET_TRANSPORT_HANDLE accepted;
+    connect_pair(server, "127.0.0.1", port, &client, &accepted);
+    int accepted_fd = socket_transport_get_underlying_socket(accepted);
+    assert_socket_flags(accepted);
+    int64_t live = sys_fault_live_allocations();
+    int fds = test_count_open_fds();
+
+    log_capture_start();
+    SOCKET_HANDLE fd = socket_transport_release_socket(accepted);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
+    assert_int_equal(fd, accepted_fd);
+    assert_int_equal(sys_fault_live_allocations(), live - 1);
+    assert_int_equal(test_count_open_fds(), fds);
+    assert_int_not_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    assert_int_not_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+
+    /* nothing reached the client: no end of stream from the release */
+    uint8_t byte;
+    SOCKET_BUFFER probe = {.length = 1, .buffer = &byte};
+    uint32_t got = 99;
+    assert_int_equal(socket_transport_receive(client, &probe, 1, &got, 0, NULL), SOCKET_RECEIVE_WOULD_BLOCK);
+
+    assert_int_equal(platform_init(), 0);
+    ASYNC_SOCKET_HANDLE async_socket = async_socket_create(NULL, fd);
+    assert_non_null(async_socket);
+    ASYNC_SOCKET_OPEN_RESULT opened = ASYNC_SOCKET_OPEN_ERROR;
+    assert_int_equal(async_socket_open_async(async_socket, on_release_test_open, &opened), 0);
+    assert_int_equal(opened, ASYNC_SOCKET_OPEN_OK);
+    uint8_t out[4096];
+    test_fill_pattern(out, sizeof(out), 0);
+    ASYNC_SOCKET_BUFFER payload = {.buffer = out, .length = sizeof(out)};
+    volatile ASYNC_SOCKET_SEND_RESULT sent = ASYNC_SOCKET_SEND_ERROR;
+    assert_int_equal(async_socket_send_async(async_socket, &payload, 1, on_release_test_sent, (void*)&sent), ASYNC_SOCKET_SEND_SYNC_OK);
+    uint8_t in[4096];
+    test_read_exact(socket_transport_get_underlying_socket(client), in, sizeof(in));
+    assert_int_equal(test_check_pattern(in, sizeof(in), 0), sizeof(in));
+    TEST_WAIT_UNTIL(sent == ASYNC_SOCKET_SEND_OK, 2000);
+    async_socket_close(async_socket);
+    async_socket_destroy(async_socket);
+    platform_deinit();
+    TEST_WAIT_UNTIL(socket_transport_receive(client, &probe, 1, &got, 0, NULL) == SOCKET_RECEIVE_SHUTDOWN, 2000);
+
+    socket_transport_destroy(client);
+    socket_transport_destroy(server);
+    test_baseline_assert_back_to(baseline);
+}
+
+/* A transport without a socket is freed and gives INVALID_SOCKET; NULL gives INVALID_SOCKET and
+ * one ERROR line. */
+static void socket_transport_release_socket_without_a_socket_or_handle(void** state)
+{
+    (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_030 */
+    TEST_BASELINE baseline = test_baseline_take();
+    SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
+    assert_non_null(client);
+    log_capture_start();
+    assert_int_equal(socket_transport_release_socket(client), INVALID_SOCKET);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
+    test_baseline_assert_back_to(baseline);
+
+    log_capture_start();
+    assert_int_equal(socket_transport_release_socket(NULL), INVALID_SOCKET);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    test_baseline_assert_back_to(baseline);
+}
+
 /* ---- bad arguments: each call fails, logs exactly one ERROR line and changes nothing ---- */
 
 #define EXPECT_ONE_ERROR(call)                                  \
@@ -539,6 +738,7 @@ static void socket_transport_accept_fails_cleanly_when_allocation_fails(void** s
 static void socket_transport_connect_with_bad_arguments_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_015 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -575,6 +775,7 @@ static void socket_transport_connect_with_bad_arguments_fails(void** state)
 static void socket_transport_listen_with_bad_arguments_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_022 */
     TEST_BASELINE baseline = test_baseline_take();
     SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
     SOCKET_TRANSPORT_HANDLE server = socket_transport_create_server();
@@ -610,6 +811,7 @@ static void socket_transport_listen_with_bad_arguments_fails(void** state)
 static void socket_transport_accept_with_bad_arguments_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_026 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -639,6 +841,7 @@ static void socket_transport_accept_with_bad_arguments_fails(void** state)
 static void socket_transport_get_local_address_with_bad_arguments_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_027 */
     TEST_BASELINE baseline = test_baseline_take();
     uint16_t port;
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
@@ -680,6 +883,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(socket_transport_accept_without_a_client_times_out),
     cmocka_unit_test(socket_transport_accept_returns_as_soon_as_a_client_connects),
     cmocka_unit_test(socket_transport_accept_fails_cleanly_when_allocation_fails),
+    cmocka_unit_test(socket_transport_connect_to_a_silent_listener_times_out),
+    cmocka_unit_test(socket_transport_release_socket_hands_the_fd_to_async_socket),
+    cmocka_unit_test(socket_transport_release_socket_without_a_socket_or_handle),
     cmocka_unit_test(socket_transport_connect_with_bad_arguments_fails),
     cmocka_unit_test(socket_transport_listen_with_bad_arguments_fails),
     cmocka_unit_test(socket_transport_accept_with_bad_arguments_fails),

@@ -74,6 +74,7 @@ static void count_sigpipe(int signal_number)
 static void socket_transport_create_from_socket_with_invalid_socket_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_002 */
     TEST_BASELINE baseline = test_baseline_take();
     log_capture_start();
     SOCKET_TRANSPORT_HANDLE transport = socket_transport_create_from_socket(INVALID_SOCKET);
@@ -86,6 +87,7 @@ static void socket_transport_create_from_socket_with_invalid_socket_fails(void**
 static void socket_transport_create_from_socket_wraps_the_fd(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_002 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -107,6 +109,7 @@ static void socket_transport_create_from_socket_wraps_the_fd(void** state)
 static void socket_transport_create_from_socket_fails_cleanly_when_allocation_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_002 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -142,6 +145,7 @@ static void socket_transport_create_from_socket_fails_cleanly_when_allocation_fa
 static void socket_transport_destroy_closes_the_fd_and_the_peer_sees_the_end(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_003 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -159,6 +163,7 @@ static void socket_transport_destroy_closes_the_fd_and_the_peer_sees_the_end(voi
 static void socket_transport_destroy_with_null_logs_one_error(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_003 */
     TEST_BASELINE baseline = test_baseline_take();
     log_capture_start();
     socket_transport_destroy(NULL);
@@ -169,6 +174,7 @@ static void socket_transport_destroy_with_null_logs_one_error(void** state)
 static void socket_transport_disconnect_with_null_logs_one_error(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_003 */
     TEST_BASELINE baseline = test_baseline_take();
     log_capture_start();
     socket_transport_disconnect(NULL);
@@ -182,6 +188,7 @@ static void socket_transport_disconnect_with_null_logs_one_error(void** state)
 static void socket_transport_disconnect_is_idempotent(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_003 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -223,6 +230,7 @@ static void socket_transport_disconnect_is_idempotent(void** state)
 static void socket_transport_is_valid_socket_tracks_the_fd(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_004 */
     TEST_BASELINE baseline = test_baseline_take();
     log_capture_start();
     assert_false(socket_transport_is_valid_socket(NULL));
@@ -242,6 +250,7 @@ static void socket_transport_is_valid_socket_tracks_the_fd(void** state)
 static void socket_transport_get_underlying_socket_returns_the_fd(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_004 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -261,6 +270,7 @@ static void socket_transport_get_underlying_socket_returns_the_fd(void** state)
 static void socket_transport_set_nonblocking_sets_o_nonblock_and_fd_cloexec(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_044 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds); /* blocking, not close-on-exec */
@@ -293,6 +303,7 @@ static void socket_transport_set_nonblocking_sets_o_nonblock_and_fd_cloexec(void
 static void socket_transport_set_nonblocking_without_a_socket_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_044 */
     TEST_BASELINE baseline = test_baseline_take();
     log_capture_start();
     assert_int_not_equal(socket_transport_set_nonblocking(NULL), 0);
@@ -313,6 +324,7 @@ static void socket_transport_set_nonblocking_without_a_socket_fails(void** state
 static void socket_transport_set_nonblocking_fails_cleanly_when_fcntl_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_044 */
     TEST_BASELINE baseline = test_baseline_take();
     int errors_to_try[] = {EIO, ENOMEM};
     for (size_t e = 0; e < sizeof(errors_to_try) / sizeof(errors_to_try[0]); e++)
@@ -362,6 +374,7 @@ static void socket_transport_set_nonblocking_fails_cleanly_when_fcntl_fails(void
 static void socket_transport_send_gathers_several_buffers_in_order(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_040 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -394,6 +407,7 @@ static void socket_transport_send_gathers_several_buffers_in_order(void** state)
 static void socket_transport_send_takes_64_buffers(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_040 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -420,6 +434,7 @@ static void socket_transport_send_takes_64_buffers(void** state)
 static void socket_transport_send_reports_a_partial_write(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_040 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -445,6 +460,7 @@ static void socket_transport_send_reports_a_partial_write(void** state)
 static void socket_transport_send_would_block_on_a_full_socket(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_041 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -493,6 +509,8 @@ static void socket_transport_send_would_block_on_a_full_socket(void** state)
 static void socket_transport_send_after_the_peer_closed_reports_shutdown_without_sigpipe(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_040 */
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_041 */
     TEST_BASELINE baseline = test_baseline_take();
     struct sigaction action = {.sa_handler = count_sigpipe};
     struct sigaction previous;
@@ -526,6 +544,7 @@ static void socket_transport_send_after_the_peer_closed_reports_shutdown_without
 static void socket_transport_send_maps_errors(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_041 */
     TEST_BASELINE baseline = test_baseline_take();
     struct
     {
@@ -626,6 +645,7 @@ static void socket_transport_send_fault_sweep(void** state)
 static void socket_transport_send_with_bad_arguments_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_043 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -676,6 +696,7 @@ static void socket_transport_send_with_bad_arguments_fails(void** state)
 static void socket_transport_receive_scatters_over_several_buffers_in_order(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_042 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -708,6 +729,7 @@ static void socket_transport_receive_scatters_over_several_buffers_in_order(void
 static void socket_transport_receive_would_block_on_an_empty_socket(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_042 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -728,6 +750,7 @@ static void socket_transport_receive_would_block_on_an_empty_socket(void** state
 static void socket_transport_receive_after_the_peer_closed_reports_shutdown(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_042 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -754,6 +777,7 @@ static void socket_transport_receive_after_the_peer_closed_reports_shutdown(void
 static void socket_transport_receive_after_a_reset_reports_shutdown(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_042 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     assert_int_equal(test_tcp_pair(fds, 0, 0), 0);
@@ -778,6 +802,7 @@ static void socket_transport_receive_after_a_reset_reports_shutdown(void** state
 static void socket_transport_receive_maps_errors(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_042 */
     TEST_BASELINE baseline = test_baseline_take();
     struct
     {
@@ -878,6 +903,7 @@ static void socket_transport_receive_fault_sweep(void** state)
 static void socket_transport_receive_with_bad_arguments_fails(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_043 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
