@@ -15,7 +15,7 @@ SUDO        := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make pc:openssl:libssl-dev \
                file:/usr/include/stdio.h:libc6-dev
 # libuv is only a benchmark dependency; with it present the test build also compiles bench/ (not run).
-TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev
+TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev cmd:openssl:openssl
 BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
 # The consumer builds also compile C++ and inspect the programs they link; the TLS cases make a
 # certificate with the openssl command.
