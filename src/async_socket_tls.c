@@ -282,6 +282,13 @@ static int tls_io(ASYNC_SOCKET_TLS* tls, const char* operation, SSL_IO io, void*
         /* Codes_SRS_ASYNC_SOCKET_TLS_01_010: a TLS connection that failed stays failed */
         outcome.error = tls->failed_errno;
     }
+    else if (tls->closed && io == ssl_write_io)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_TLS_01_015: our close_notify has gone out and the socket is
+         * being closed: a send racing that close finds the connection gone, as on a plain socket
+         * (OpenSSL would call it a protocol error) */
+        outcome.error = EPIPE;
+    }
     else
     {
         /* SSL_get_error reads this thread's error queue: it must hold only this call's errors */
