@@ -424,8 +424,9 @@ static SSL_CTX* make_ssl_ctx(const ASYNC_SOCKET_TLS_CONFIG* config)
     }
     (void)SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
     /* Codes_SRS_ASYNC_SOCKET_TLS_01_013: SSL_write reports each record as it goes (a short
-     * count, like send(2)), and a retry after "try again" may come from a record the library
-     * rebuilt, with the same bytes at another address */
+     * count, like send(2)). After "try again" the library calls again with the rest of the same
+     * buffer, so today the address is the same; the hook contract does not promise it, so OpenSSL
+     * is told not to insist on it (it needs the same bytes, which the caller keeps unchanged) */
     (void)SSL_CTX_set_mode(ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     bool loaded = server ? load_server_files(ssl_ctx, config) : load_client_trust(ssl_ctx, config);
     if (!loaded)
