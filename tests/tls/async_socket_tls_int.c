@@ -735,6 +735,62 @@ static void tls_certificate_for_another_name_is_rejected(void** state)
     env_end(mark);
 }
 
+/* A plain TCP client that writes text instead of a ClientHello: the server's receive fails with
+ * an error and one line naming the TLS reason; then a client that connects and closes at once:
+ * the receive ends ABANDONED with the close_notify warning. No byte is delivered either time.
+ * Tests_SRS_ASYNC_SOCKET_TLS_01_009 */
+/* Tests_SRS_ASYNC_SOCKET_TLS_01_010 */
+static void tls_server_fails_a_client_that_does_not_speak_tls(void** state)
+{
+    (void)state;
+    MARK mark = env_begin();
+    ASYNC_SOCKET_TLS_CONFIG config = server_config();
+    ASYNC_SOCKET_TLS_CONTEXT_HANDLE context = async_socket_tls_context_create(&config);
+    assert_non_null(context);
+    for (int plain_close = 0; plain_close < 2; plain_close++)
+    {
+        int fds[2];
+        assert_int_equal(test_tcp_pair(fds, 0, 0), 0);
+        ASYNC_SOCKET_TLS_HANDLE server = async_socket_tls_create(context, NULL, fds[1]);
+        assert_non_null(server);
+        assert_int_equal(async_socket_open_async(async_socket_tls_get_async_socket(server), on_open, NULL), 0);
+        log_capture_start_at(LOGGER_LEVEL_WARNING);
+        READER at_server;
+        reader_start(&at_server, async_socket_tls_get_async_socket(server), CLIENT_STREAM, 4096, 0);
+        if (plain_close == 0)
+        {
+            static const char text[] = "GET / HTTP/1.0\r\n\r\n";
+            assert_int_equal(send(fds[0], text, sizeof(text) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(text) - 1));
+        }
+        else
+        {
+            assert_int_equal(close(fds[0]), 0);
+        }
+        TEST_WAIT_UNTIL(atomic_load(&at_server.finished), 10000);
+        int warnings;
+        int errors = log_capture_stop_counting(&warnings);
+        assert_int_equal(atomic_load(&at_server.received), 0);
+        if (plain_close == 0)
+        {
+            assert_int_equal(atomic_load(&at_server.end_result), ASYNC_SOCKET_RECEIVE_ERROR);
+            ASSERT_ERROR_LINES(errors, 1);
+            assert_non_null(strstr(log_capture.last_error, "handshake during receive failed"));
+            assert_int_equal(close(fds[0]), 0);
+        }
+        else
+        {
+            assert_int_equal(atomic_load(&at_server.end_result), ASYNC_SOCKET_RECEIVE_ABANDONED);
+            ASSERT_ERROR_LINES(errors, 0);
+            assert_int_equal(warnings, 1);
+            assert_non_null(strstr(log_capture.last_warning, "close_notify"));
+        }
+        async_socket_tls_destroy(server);
+        reader_free(&at_server);
+    }
+    async_socket_tls_context_destroy(context);
+    env_end(mark);
+}
+
 /* ---- close and destroy from inside a callback ---- */
 
 static void close_from_callback_case(READER_ACTION action)
@@ -911,6 +967,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(tls_peer_tcp_close_without_close_notify),
     cmocka_unit_test(tls_certificate_from_another_ca_is_rejected),
     cmocka_unit_test(tls_certificate_for_another_name_is_rejected),
+    cmocka_unit_test(tls_server_fails_a_client_that_does_not_speak_tls),
     cmocka_unit_test(tls_close_from_a_receive_callback),
     cmocka_unit_test(tls_destroy_from_a_receive_callback),
     cmocka_unit_test(tls_no_sigpipe_when_the_peer_has_gone),
