@@ -34,6 +34,8 @@ MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_TLS_ROLE, ASYNC_SOCKET_TLS_ROLE_VALUES)
 /* Room for the one log line a failure gets. */
 #define TLS_MESSAGE_SIZE 320
 
+#define TLS_READ_BUFFER (64 * 1024)
+
 typedef struct ASYNC_SOCKET_TLS_CONTEXT_TAG
 {
     SSL_CTX* ssl_ctx;
@@ -264,6 +266,31 @@ static int ssl_read_io(SSL* ssl, void* buffer, int length)
     return SSL_read(ssl, buffer, length);
 }
 
+/* Lock held; outcome->result bytes are already in `buffer`. One SSL_read returns one record (at
+ * most 16 KiB); while OpenSSL already holds more of what it read ahead from the fd, this fills the
+ * rest of the buffer without a system call, so a large receive completes with more than one
+ * record. A failure met on the way is kept for the next call: these bytes are returned now. */
+static void read_buffered(ASYNC_SOCKET_TLS* tls, uint8_t* buffer, int length, TLS_OUTCOME* outcome)
+{
+    while (outcome->result < length && SSL_has_pending(tls->ssl))
+    {
+        ERR_clear_error();
+        errno = 0;
+        int more = SSL_read(tls->ssl, buffer + outcome->result, length - outcome->result);
+        if (more <= 0)
+        {
+            /* "try again" (half a record buffered) and the peer's close_notify come back on the
+             * next call by themselves; a fatal error is recorded in failed_errno and logged now */
+            TLS_OUTCOME later = {.result = -1, .message = ""};
+            classify_failure(tls, "receive", more, errno, &later);
+            (void)memcpy(outcome->message, later.message, sizeof(outcome->message));
+            outcome->is_error = later.is_error;
+            return;
+        }
+        outcome->result += more;
+    }
+}
+
 /* One SSL_write or SSL_read under the lock, its outcome mapped to what send(2) / recv(2) would
  * return. The log line, if any, is written after the lock is released. */
 static int tls_io(ASYNC_SOCKET_TLS* tls, const char* operation, SSL_IO io, void* buffer, size_t length)
@@ -299,6 +326,10 @@ static int tls_io(ASYNC_SOCKET_TLS* tls, const char* operation, SSL_IO io, void*
         if (outcome.result <= 0)
         {
             classify_failure(tls, operation, outcome.result, saved_errno, &outcome);
+        }
+        else if (io == ssl_read_io)
+        {
+            read_buffered(tls, (uint8_t*)buffer, chunk, &outcome);
         }
     }
     (void)pthread_mutex_unlock(&tls->lock);
@@ -428,6 +459,8 @@ static SSL_CTX* make_ssl_ctx(const ASYNC_SOCKET_TLS_CONFIG* config)
      * buffer, so today the address is the same; the hook contract does not promise it, so OpenSSL
      * is told not to insist on it (it needs the same bytes, which the caller keeps unchanged) */
     (void)SSL_CTX_set_mode(ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ssl_ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ssl_ctx, TLS_READ_BUFFER);
     bool loaded = server ? load_server_files(ssl_ctx, config) : load_client_trust(ssl_ctx, config);
     if (!loaded)
     {

@@ -486,6 +486,8 @@ static double duplex_transfer(uint64_t total, uint32_t send_chunk, uint32_t rece
     assert_true(tls_test_ssl_calls() > 0);
     assert_int_equal(tls_test_overlaps(), 0);
 
+    (void)printf("%llu bytes each way in %d + %d receive callbacks\n", (unsigned long long)total,
+        atomic_load(&at_server.receives), atomic_load(&at_client.receives));
     pair_destroy(&pair);
     reader_free(&at_server);
     reader_free(&at_client);
