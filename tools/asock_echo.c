@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "c_pal/async_socket.h"
@@ -24,6 +25,7 @@
 
 #define TOOL "asock-echo"
 #define ECHO_BUFFER_SIZE (64 * 1024)
+#define ACCEPT_BACKOFF_MS 100
 
 typedef struct ECHO_OPTIONS_TAG
 {
@@ -32,6 +34,7 @@ typedef struct ECHO_OPTIONS_TAG
     uint32_t workers; /* 0: the library's default */
     const char* tls_cert; /* with tls_key: serve TLS */
     const char* tls_key;
+    TOOL_TLS* tls;        /* made from tls_cert / tls_key before the listener starts; NULL: plain */
 } ECHO_OPTIONS;
 
 typedef struct CONNECTION_TAG CONNECTION;
@@ -39,6 +42,7 @@ typedef struct CONNECTION_TAG CONNECTION;
 /* The server: the listener and the list of live connections. */
 typedef struct ECHO_SERVER_TAG
 {
+    const ECHO_OPTIONS* options;
     SOCKET_TRANSPORT_HANDLE listener; /* accepts */
     ASYNC_SOCKET_HANDLE listener_events; /* a dup of the listener's fd, for notify IN */
     pthread_mutex_t lock;        /* guards connections and live */
@@ -165,15 +169,12 @@ static void on_connection_open(void* context, ASYNC_SOCKET_OPEN_RESULT result)
     *(ASYNC_SOCKET_OPEN_RESULT*)context = result;
 }
 
-/* With --tls-cert / --tls-key: the TLS settings every connection uses (NULL: plain TCP). */
-static TOOL_TLS* tls_context;
-
-/* Wraps an accepted fd in an opened async socket, over TLS when asked for, which owns the fd from
- * then on. NULL on failure (the fd is closed). */
-static ASYNC_SOCKET_HANDLE connection_socket_create(SOCKET_HANDLE fd, ASYNC_SOCKET_TLS_HANDLE* tls)
+/* Wraps an accepted fd in an opened async socket, over TLS when the options ask for it, which
+ * owns the fd from then on. NULL on failure (the fd is closed). */
+static ASYNC_SOCKET_HANDLE connection_socket_create(const ECHO_OPTIONS* options, SOCKET_HANDLE fd, ASYNC_SOCKET_TLS_HANDLE* tls)
 {
     /* Codes_SRS_ASYNC_SOCKET_TLS_01_018 */
-    ASYNC_SOCKET_HANDLE socket = tool_tls_socket_create(tls_context, fd, tls);
+    ASYNC_SOCKET_HANDLE socket = tool_tls_socket_create(options->tls, fd, tls);
     if (socket == NULL)
     {
         (void)close(fd);
@@ -288,7 +289,7 @@ static void connection_start(ECHO_SERVER* server, SOCKET_HANDLE fd)
         return;
     }
     connection->server = server;
-    connection->socket = connection_socket_create(fd, &connection->tls);
+    connection->socket = connection_socket_create(server->options, fd, &connection->tls);
     if (connection->socket == NULL)
     {
         free(connection);
@@ -353,7 +354,12 @@ static void on_listener_ready(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT resul
     }
     if (errno != ETIMEDOUT)
     {
+        /* Codes_SRS_ASOCK_TOOLS_01_007 */
+        /* Out of fds (EMFILE) or memory: the connection stays queued and the listener stays
+         * ready, so asking again at once would spin. Back off, then try again. */
         (void)atomic_fetch_add(&server->accept_errors, 1);
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = ACCEPT_BACKOFF_MS * 1000000L};
+        (void)nanosleep(&pause, NULL);
     }
     if (listener_wait(server) != 0)
     {
@@ -365,6 +371,7 @@ static void on_listener_ready(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT resul
  * watches it, so that the transport keeps accepting on its own fd. */
 static bool listener_start(ECHO_SERVER* server, const ECHO_OPTIONS* options)
 {
+    server->options = options;
     server->listener = socket_transport_create_server();
     if (server->listener == NULL || socket_transport_listen_on(server->listener, options->bind, options->port) != 0)
     {
@@ -378,6 +385,10 @@ static bool listener_start(ECHO_SERVER* server, const ECHO_OPTIONS* options)
     if (socket_transport_get_local_address(server->listener, host, sizeof(host), &port) != 0 || watched < 0)
     {
         (void)fprintf(stderr, TOOL ": cannot set up the listener: %s\n", strerror(errno));
+        if (watched >= 0)
+        {
+            (void)close(watched);
+        }
         return false;
     }
     server->listener_events = listener_socket_create(watched);
@@ -446,7 +457,7 @@ int main(int argc, char** argv)
     {
         (void)platform_linux_set_worker_count(options.workers);
     }
-    if (options.tls_cert != NULL && (tls_context = tool_tls_server(TOOL, options.tls_cert, options.tls_key)) == NULL)
+    if (options.tls_cert != NULL && (options.tls = tool_tls_server(TOOL, options.tls_cert, options.tls_key)) == NULL)
     {
         return TOOL_EXIT_FAILURE;
     }
@@ -467,7 +478,7 @@ int main(int argc, char** argv)
     }
     server_stop(&server);
     platform_deinit();
-    tool_tls_destroy(tls_context);
+    tool_tls_destroy(options.tls);
     if (exit_code == TOOL_EXIT_OK)
     {
         (void)printf(TOOL ": stopped: %llu connections, %llu bytes echoed\n",

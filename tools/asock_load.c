@@ -28,6 +28,7 @@
 #define MAX_CONNS 1000
 #define MAX_SIZE (16u * 1024u * 1024u)
 #define MAX_SECONDS 86400.0
+#define MAX_BUFFER_BYTES (1024ull * 1024u * 1024u) /* all connections' buffers together */
 #define CONNECT_TIMEOUT_MS 5000
 #define SETTLE_TIMEOUT_NS (5ull * 1000000000ull)
 
@@ -42,6 +43,7 @@ typedef struct LOAD_OPTIONS_TAG
     bool tls;              /* --tls (also set by --tls-insecure and --tls-ca) */
     bool tls_insecure;     /* --tls-insecure: do not verify the server's certificate */
     const char* tls_ca;    /* --tls-ca FILE: trust this instead of the system store */
+    TOOL_TLS* tls_context; /* made from the flags above before connecting; NULL: plain TCP */
 } LOAD_OPTIONS;
 
 typedef struct LOAD_RUN_TAG LOAD_RUN;
@@ -70,6 +72,7 @@ struct LOAD_RUN_TAG
     atomic_uint_fast64_t errors;     /* I/O errors and mismatches */
     atomic_uint_fast64_t mismatches;
     atomic_uint active;              /* connections not finished */
+    atomic_bool error_reported;      /* the first error is explained on stderr, the rest counted */
     pthread_mutex_t lock;
     pthread_cond_t settled;          /* signalled when active drops to 0 */
     LATENCY_HISTOGRAM latency;
@@ -89,7 +92,8 @@ static int usage(FILE* out)
         "  --host H      server host name or numeric address (default 127.0.0.1)\n"
         "  --port P      server port, 1..65535 (required)\n"
         "  --conns C     connections, 1..%d (default 1)\n"
-        "  --size S      message size in bytes, 1..%u (default 64)\n"
+        "  --size S      message size in bytes, 1..%u (default 64); the buffers of all\n"
+        "                connections, 2 x C x S bytes, may take at most 1 GiB\n"
         "  --seconds T   duration, e.g. 3 or 0.5, up to %g (default 3)\n"
         "  --tls         connect over TLS; the server's certificate must chain to the system's CAs\n"
         "                and carry the --host name or address\n"
@@ -187,6 +191,14 @@ static int parse_options(int argc, char** argv, LOAD_OPTIONS* options, bool* run
         (void)fprintf(stderr, TOOL ": --port is required (see --help)\n");
         return TOOL_EXIT_USAGE;
     }
+    /* Each connection holds a message to send and one to receive. */
+    if ((uint64_t)options->conns * options->size * 2u > MAX_BUFFER_BYTES)
+    {
+        (void)fprintf(stderr, TOOL ": --conns %u with --size %u needs %llu bytes of buffers, more than %llu\n",
+            options->conns, options->size, (unsigned long long)options->conns * options->size * 2u,
+            (unsigned long long)MAX_BUFFER_BYTES);
+        return TOOL_EXIT_USAGE;
+    }
     *run = true;
     return TOOL_EXIT_OK;
 }
@@ -216,15 +228,12 @@ static void on_connection_open(void* context, ASYNC_SOCKET_OPEN_RESULT result)
     *(ASYNC_SOCKET_OPEN_RESULT*)context = result;
 }
 
-/* With --tls: the TLS settings every connection uses (NULL: plain TCP). */
-static TOOL_TLS* tls_context;
-
-/* Wraps a connected fd in an opened async socket, over TLS when asked for, which owns the fd from
- * then on. NULL on failure (the fd is closed). */
-static ASYNC_SOCKET_HANDLE connection_socket_create(SOCKET_HANDLE fd, ASYNC_SOCKET_TLS_HANDLE* tls)
+/* Wraps a connected fd in an opened async socket, over TLS when the options ask for it, which
+ * owns the fd from then on. NULL on failure (the fd is closed). */
+static ASYNC_SOCKET_HANDLE connection_socket_create(const LOAD_OPTIONS* options, SOCKET_HANDLE fd, ASYNC_SOCKET_TLS_HANDLE* tls)
 {
     /* Codes_SRS_ASYNC_SOCKET_TLS_01_019 */
-    ASYNC_SOCKET_HANDLE socket = tool_tls_socket_create(tls_context, fd, tls);
+    ASYNC_SOCKET_HANDLE socket = tool_tls_socket_create(options->tls_context, fd, tls);
     if (socket == NULL)
     {
         (void)close(fd);
@@ -246,17 +255,22 @@ static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket, ASYNC_SOCKET_T
 
 /* ---- a connection's round trips ---- */
 
-/* Ends the connection's part in the run, once; `failed` counts an error. */
-static void connection_finish(CONNECTION* connection, bool failed)
+/* Ends the connection's part in the run, once. A non-NULL `error` counts an error; the first of
+ * the run is printed (a mismatch prints its own line). */
+static void connection_finish(CONNECTION* connection, const char* error)
 {
     if (atomic_exchange(&connection->finished, true))
     {
         return;
     }
     LOAD_RUN* run = connection->run;
-    if (failed)
+    if (error != NULL)
     {
         (void)atomic_fetch_add(&run->errors, 1);
+        if (*error != '\0' && !atomic_exchange(&run->error_reported, true))
+        {
+            (void)fprintf(stderr, TOOL ": connection %u: %s (further errors are only counted)\n", connection->index, error);
+        }
     }
     (void)pthread_mutex_lock(&run->lock);
     if (atomic_fetch_sub(&run->active, 1) == 1)
@@ -279,7 +293,7 @@ static void round_trip_step(CONNECTION* connection)
     connection->offset += run->options.size;
     if (atomic_load(&run->stop))
     {
-        connection_finish(connection, false);
+        connection_finish(connection, NULL);
         return;
     }
     round_trip_start(connection);
@@ -290,7 +304,7 @@ static void on_sent(void* context, ASYNC_SOCKET_SEND_RESULT result)
     CONNECTION* connection = context;
     if (result != ASYNC_SOCKET_SEND_OK)
     {
-        connection_finish(connection, true); /* a no-op for a connection already finished */
+        connection_finish(connection, "a send failed"); /* a no-op for a connection already finished */
         return;
     }
     round_trip_step(connection);
@@ -306,7 +320,7 @@ static void on_received(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint3
     {
         /* The server closed or reset the connection. (The ABANDONED results of the final close
          * come to connections already finished, where this does nothing.) */
-        connection_finish(connection, true);
+        connection_finish(connection, "the server closed or reset the connection");
         return;
     }
     /* Codes_SRS_ASOCK_TOOLS_01_011 */
@@ -316,10 +330,13 @@ static void on_received(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint3
     {
         if (got[i] != pattern_byte(connection->index, offset + i))
         {
-            (void)fprintf(stderr, TOOL ": connection %u: byte %llu of the stream is 0x%02x, expected 0x%02x\n",
-                connection->index, (unsigned long long)(offset + i), got[i], pattern_byte(connection->index, offset + i));
             (void)atomic_fetch_add(&run->mismatches, 1);
-            connection_finish(connection, true);
+            if (!atomic_exchange(&run->error_reported, true))
+            {
+                (void)fprintf(stderr, TOOL ": connection %u: byte %llu of the stream is 0x%02x, expected 0x%02x\n",
+                    connection->index, (unsigned long long)(offset + i), got[i], pattern_byte(connection->index, offset + i));
+            }
+            connection_finish(connection, "");
             return;
         }
     }
@@ -339,7 +356,7 @@ static void receive_rest(CONNECTION* connection)
         .length = connection->run->options.size - connection->received};
     if (async_socket_receive_async(connection->socket, &buffer, 1, on_received, connection) != 0)
     {
-        connection_finish(connection, true);
+        connection_finish(connection, "a receive could not be started");
     }
 }
 
@@ -360,7 +377,7 @@ static void round_trip_start(CONNECTION* connection)
     ASYNC_SOCKET_BUFFER buffer = {.buffer = connection->out, .length = size};
     if (async_socket_send_async(connection->socket, &buffer, 1, on_sent, connection) != ASYNC_SOCKET_SEND_SYNC_OK)
     {
-        connection_finish(connection, true);
+        connection_finish(connection, "a send could not be started (the connection is gone)");
     }
 }
 
@@ -390,7 +407,7 @@ static bool connections_open(LOAD_RUN* run)
             socket_transport_destroy(transport);
             return false;
         }
-        connection->socket = connection_socket_create(socket_transport_release_socket(transport), &connection->tls);
+        connection->socket = connection_socket_create(options, socket_transport_release_socket(transport), &connection->tls);
         if (connection->socket == NULL)
         {
             (void)fprintf(stderr, TOOL ": cannot set up connection %u\n", i);
@@ -471,8 +488,7 @@ static void run_settle(LOAD_RUN* run)
     {
         if (!atomic_load(&run->connections[i].finished))
         {
-            (void)fprintf(stderr, TOOL ": connection %u: a round trip did not complete within 5 s of the end\n", i);
-            connection_finish(&run->connections[i], true);
+            connection_finish(&run->connections[i], "a round trip did not complete within 5 s of the end");
         }
     }
 }
@@ -579,20 +595,20 @@ int main(int argc, char** argv)
     }
     sigset_t stop_signals;
     tool_block_stop_signals(&stop_signals);
-    const LOAD_OPTIONS* options = &run.options;
-    if (options->tls && (tls_context = tool_tls_client(TOOL, options->host, options->tls_ca, !options->tls_insecure)) == NULL)
+    LOAD_OPTIONS* options = &run.options;
+    if (options->tls && (options->tls_context = tool_tls_client(TOOL, options->host, options->tls_ca, !options->tls_insecure)) == NULL)
     {
         return TOOL_EXIT_FAILURE;
     }
     if (platform_init() != 0)
     {
         (void)fprintf(stderr, TOOL ": platform_init failed\n");
-        tool_tls_destroy(tls_context);
+        tool_tls_destroy(options->tls_context);
         return TOOL_EXIT_FAILURE;
     }
     int exit_code = load_run(&run, &stop_signals);
     platform_deinit();
-    tool_tls_destroy(tls_context);
+    tool_tls_destroy(options->tls_context);
     (void)fflush(stdout);
     return exit_code;
 }

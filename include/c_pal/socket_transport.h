@@ -9,6 +9,8 @@
  *     server: socket_transport_create_server, then socket_transport_listen (or _listen_on), then
  *             socket_transport_accept for each connection.
  * The sockets these functions make are non-blocking, close-on-exec and (connected ones) TCP_NODELAY.
+ * To give a transport's socket to async_socket_create, which takes ownership of the fd, hand it over
+ * with socket_transport_release_socket. docs/socket_transport.md describes every function.
  * Every function that fails logs exactly one ERROR line, except an accept that times out (no line). */
 #ifndef C_PAL_SOCKET_TRANSPORT_H
 #define C_PAL_SOCKET_TRANSPORT_H

@@ -11,11 +11,13 @@ import json
 import os
 import pty
 import re
+import resource
 import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 LISTEN_RE = re.compile(r"^asock-echo: listening on 127\.0\.0\.1:(\d+)$")
@@ -99,6 +101,7 @@ def bad_flags_exit_2_with_one_line(echo, load):
         (load, ["--port", "7", "--seconds", "abc"], "--seconds"),
         (load, ["--port", "7", "--seconds"], "--seconds"),
         (load, ["--port", "7", "--jsn"], "--jsn"),
+        (load, ["--port", "7", "--conns", "1000", "--size", "1000000"], "--size"),
     ]
     for tool, argv, flag in cases:
         result = run([tool, *argv], timeout=10)
@@ -236,6 +239,137 @@ def run_script_prints_the_table(echo, load):
     check(bad.returncode != 0, "run_echo_load.sh passed with a failing asock-load")
 
 
+class CorruptingEcho:
+    """A plain echo server on 127.0.0.1 for one connection that flips the byte at one stream
+    offset, to show that asock-load checks what comes back."""
+
+    def __init__(self, corrupt_offset):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(20)
+        self.port = self.listener.getsockname()[1]
+        self.corrupt_offset = corrupt_offset
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        try:
+            connection, _ = self.listener.accept()
+        except OSError:
+            return
+        with connection:
+            connection.settimeout(20)
+            offset = 0
+            while True:
+                try:
+                    data = bytearray(connection.recv(65536))
+                except OSError:
+                    return
+                if not data:
+                    return
+                if offset <= self.corrupt_offset < offset + len(data):
+                    data[self.corrupt_offset - offset] ^= 0x5A
+                offset += len(data)
+                try:
+                    connection.sendall(data)
+                except OSError:
+                    return
+
+    def close(self):
+        self.listener.close()
+        self.thread.join(timeout=20)
+
+
+def load_detects_a_corrupted_byte(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_011
+    # Tests_SRS_ASOCK_TOOLS_01_015
+    del echo
+    server = CorruptingEcho(1000)
+    try:
+        result = run([load, "--port", str(server.port), "--size", "100", "--seconds", "5", "--json"], timeout=30)
+    finally:
+        server.close()
+    check(result.returncode == 1, "asock-load exited %d after a corrupted byte" % result.returncode)
+    report = json.loads(result.stdout)
+    # Messages 0..9 (stream bytes 0..999) came back right; message 10 holds the flipped byte.
+    check(report["round_trips"] == 10, "expected 10 round trips before the mismatch: %r" % report)
+    check(report["mismatches"] == 1 and report["errors"] == 1, "the mismatch was not counted: %r" % report)
+    check("byte 1000 of the stream" in result.stderr, "the mismatch is not reported at offset 1000: %r" % result.stderr)
+    check(report["seconds"] < 4, "the run went on after its only connection failed: %r" % report)
+
+
+def echo_stops_cleanly_under_load(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_004
+    # Tests_SRS_ASOCK_TOOLS_01_015
+    server = EchoServer(echo)
+    try:
+        process = subprocess.Popen([load, "--port", str(server.port), "--conns", "8", "--size", "3000",
+                                    "--seconds", "10", "--json"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)  # the 8 connections are made in milliseconds; then they run
+        code, out, err = server.stop(signal.SIGTERM)
+        load_out, load_err = process.communicate(timeout=30)
+    finally:
+        server.kill()
+    check(code == 0, "asock-echo exited %d when stopped under load: %s" % (code, err))
+    match = SUMMARY_RE.match(out.strip())
+    check(match is not None and int(match.group(1)) == 8, "summary after a stop under load: %r" % out)
+    check(process.returncode == 1, "asock-load exited %d when the server went away" % process.returncode)
+    report = json.loads(load_out)
+    check(report["errors"] == 8 and report["mismatches"] == 0, "each connection should fail once: %r" % report)
+    check("server closed" in load_err, "no explanation of the failure: %r" % load_err)
+    check(int(match.group(2)) >= report["round_trips"] * 3000, "the echo counts fewer bytes than came back")
+
+
+def echo_survives_running_out_of_fds(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_007
+    del load
+    limit = 24
+
+    def low_fd_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    process = subprocess.Popen([echo, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=low_fd_limit)
+    clients = []
+    try:
+        match = LISTEN_RE.match(process.stdout.readline().rstrip("\n"))
+        check(match is not None, "asock-echo did not start with %d fds" % limit)
+        port = int(match.group(1))
+        # More connections than the server has fds: the kernel queues them, accept fails (EMFILE).
+        for _ in range(limit + 8):
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.5)
+        check(process.poll() is None, "asock-echo exited when it ran out of fds")
+        for client in clients:
+            client.close()
+        clients = []
+        # With the fds back, a new connection is served.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+                    client.sendall(b"still here")
+                    check(client.recv(64) == b"still here", "no echo after running out of fds")
+                break
+            except (socket.timeout, ConnectionError):
+                check(time.monotonic() < deadline, "no echo within 10 s after the fds came back")
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    finally:
+        for client in clients:
+            client.close()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    check(process.returncode == 0, "asock-echo exited %d: %s" % (process.returncode, err[-2000:]))
+    check(SUMMARY_RE.match(out.strip()) is not None, "no summary: %r" % out)
+    # It backs off between attempts instead of spinning: a few error lines a second at most.
+    accept_errors = err.count("accept on fd")
+    check(accept_errors < 40, "%d accept error lines: the server spins on EMFILE" % accept_errors)
+
+
 def load_fails_when_nothing_listens(echo, load):
     # Tests_SRS_ASOCK_TOOLS_01_015
     del echo
@@ -263,6 +397,8 @@ def echo_cannot_listen_on_a_port_in_use(echo, load):
 
 CASES = {f.__name__: f for f in (help_exits_0, bad_flags_exit_2_with_one_line, echo_and_load_round_trip,
                                  load_progress_only_on_a_terminal, run_script_prints_the_table,
+                                 load_detects_a_corrupted_byte, echo_stops_cleanly_under_load,
+                                 echo_survives_running_out_of_fds,
                                  load_fails_when_nothing_listens,
                                  echo_cannot_listen_on_a_port_in_use)}
 
