@@ -44,12 +44,18 @@ RUN_CONNS   ?= 4
 RUN_SIZE    ?= 64
 RUN_SECONDS ?= 3
 
-.PHONY: run demo test bench release install consumer clean
+.PHONY: run run-tls demo test bench release install consumer clean
 
 # Build the optimised library and tools, start asock-echo on a free loopback port, run asock-load
 # against it and print its table; fails when either tool reports an error.
 run: release
 	sh tools/run_echo_load.sh $(RELEASE_DIR) --conns $(RUN_CONNS) --size $(RUN_SIZE) --seconds $(RUN_SECONDS)
+
+# `make run` over TLS: asock-echo --tls-cert/--tls-key with a certificate made for the run,
+# asock-load --tls verifying it (tools/run_echo_load_tls.sh; needs the openssl command).
+run-tls: release
+	$(call install_missing,cmd:openssl:openssl)
+	sh tools/run_echo_load_tls.sh $(RELEASE_DIR) --conns $(RUN_CONNS) --size $(RUN_SIZE) --seconds $(RUN_SECONDS)
 
 # The older two-socket demo: a ping-pong phase, then a streaming phase (MB/s).
 demo: release

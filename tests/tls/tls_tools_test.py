@@ -192,9 +192,27 @@ def tls_flag_errors(echo, load, openssl):
         check(result.returncode == 0 and "--tls" in result.stdout, "%s --help does not mention --tls" % tool)
 
 
+def run_tls_script_prints_the_table(echo, load, openssl):
+    # Tests_SRS_ASYNC_SOCKET_TLS_01_020
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "run_echo_load_tls.sh")
+    bin_dir = os.path.dirname(os.path.abspath(echo))
+    check(os.path.dirname(os.path.abspath(load)) == bin_dir, "asock-echo and asock-load are not in one directory")
+    environment = dict(os.environ, PATH=os.path.dirname(openssl) + os.pathsep + os.environ.get("PATH", ""))
+    result = subprocess.run(["sh", script, bin_dir, "--conns", "2", "--seconds", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, timeout=40, env=environment)
+    check(result.returncode == 0, "run_echo_load_tls.sh exited %d: %s" % (result.returncode, result.stderr))
+    lines = result.stdout.splitlines()
+    check(len(lines) > 3 and LISTEN_RE.match(lines[0]) is not None, "no listening line first: %r" % result.stdout)
+    table = dict(re.findall(r"^  (round trips|errors|mismatches) +(\d+)$", result.stdout, re.M))
+    check(int(table.get("round trips", "0")) > 0 and table.get("errors") == "0" and table.get("mismatches") == "0",
+          "the table shows %r" % table)
+    check(SUMMARY_RE.match(lines[-1]) is not None, "no summary line last: %r" % lines[-1])
+    check("ERROR" not in result.stderr, "errors logged: %s" % result.stderr)
+
+
 CASES = {f.__name__: f for f in (echo_and_load_over_tls_verified, load_tls_insecure_accepts_any_certificate,
                                  load_tls_rejects_a_server_it_cannot_verify, plain_load_against_a_tls_server_fails,
-                                 tls_flag_errors)}
+                                 tls_flag_errors, run_tls_script_prints_the_table)}
 
 
 def main(argv):
