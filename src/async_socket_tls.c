@@ -34,6 +34,7 @@ MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_TLS_ROLE, ASYNC_SOCKET_TLS_ROLE_VALUES)
 /* Room for the one log line a failure gets. */
 #define TLS_MESSAGE_SIZE 320
 
+/* What OpenSSL reads from the fd at a time: it reads ahead, several records per recv. */
 #define TLS_READ_BUFFER (64 * 1024)
 
 typedef struct ASYNC_SOCKET_TLS_CONTEXT_TAG
