@@ -198,9 +198,9 @@ static void one_byte_per_call_transport_moves_256_kib_each_way_byte_exact(void**
     unsigned done_a = atomic_load(&track_a.done);
     unsigned done_b = atomic_load(&track_b.done);
 
-    stream_rx_wait(&rx_a, 8000);
-    stream_rx_wait(&rx_b, 8000);
-    TEST_WAIT_UNTIL(atomic_load(&track_a.done) == ONE_BYTE_SENDS && atomic_load(&track_b.done) == ONE_BYTE_SENDS, 5000);
+    stream_rx_wait(&rx_a, 60000);
+    stream_rx_wait(&rx_b, 60000);
+    TEST_WAIT_UNTIL(atomic_load(&track_a.done) == ONE_BYTE_SENDS && atomic_load(&track_b.done) == ONE_BYTE_SENDS, 30000);
     send_track_check_all(&track_a, ASYNC_SOCKET_SEND_OK);
     send_track_check_all(&track_b, ASYNC_SOCKET_SEND_OK);
     /* one byte per call, in both directions, and the socket handle passed to every call */
