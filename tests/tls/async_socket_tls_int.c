@@ -536,6 +536,26 @@ static void tls_inline_sends_while_a_worker_receives(void** state)
     env_end(mark);
 }
 
+/* Both ends keep asking for TLS 1.3 key updates while 2 MiB go each way through small kernel
+ * buffers: each KeyUpdate makes the receiving side write one from inside SSL_read, which may have
+ * to wait for room (a receive that waits for the fd to be writable), and the transfer must still
+ * complete with every byte right.
+ * Tests_SRS_ASYNC_SOCKET_TLS_01_007 */
+static void tls_key_updates_during_a_duplex_transfer(void** state)
+{
+    (void)state;
+    MARK mark = env_begin();
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    tls_test_key_update_every(4);
+    (void)duplex_transfer(2u * MIB, 16384u, 16384u, 4096);
+    int key_updates = tls_test_key_updates();
+    tls_test_key_update_every(0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
+    (void)printf("%d key updates requested\n", key_updates);
+    assert_true(key_updates >= 2);
+    env_end(mark);
+}
+
 /* Tests_SRS_ASYNC_SOCKET_TLS_01_006 */
 static void tls_many_small_messages(void** state)
 {
@@ -963,6 +983,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(tls_16_mib_each_way_at_once),
     cmocka_unit_test(tls_duplex_through_small_kernel_buffers),
     cmocka_unit_test(tls_inline_sends_while_a_worker_receives),
+    cmocka_unit_test(tls_key_updates_during_a_duplex_transfer),
     cmocka_unit_test(tls_many_small_messages),
     cmocka_unit_test(tls_receives_smaller_than_a_record_get_every_byte),
     cmocka_unit_test(tls_peer_close_notify_ends_the_stream),

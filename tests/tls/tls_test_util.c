@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/pem.h>
@@ -213,11 +214,45 @@ int SSL_read(SSL* ssl, void* buffer, int length)
     return result;
 }
 
+static atomic_int key_update_every;
+static atomic_int key_update_count;
+static atomic_long writes_seen;
+
+void tls_test_key_update_every(int n)
+{
+    atomic_store(&key_update_every, n);
+    atomic_store(&key_update_count, 0);
+}
+
+int tls_test_key_updates(void)
+{
+    return atomic_load(&key_update_count);
+}
+
+/* Called inside the interposed SSL_write, with the caller's serialisation of the SSL object. */
+static void maybe_request_key_update(SSL* ssl)
+{
+    int every = atomic_load(&key_update_every);
+    if (every <= 0 || atomic_fetch_add(&writes_seen, 1) % every != 0)
+    {
+        return;
+    }
+    /* refused while a record is still being written (the error it queues is dropped, so that the
+     * caller's SSL_get_error sees only what SSL_write itself reports) */
+    (void)ERR_set_mark();
+    if (SSL_version(ssl) == TLS1_3_VERSION && SSL_is_init_finished(ssl) && SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1)
+    {
+        atomic_fetch_add(&key_update_count, 1);
+    }
+    (void)ERR_pop_to_mark();
+}
+
 int SSL_write(SSL* ssl, const void* buffer, int length)
 {
     (void)pthread_once(&real_once, find_real);
     int slot;
     enter_ssl(ssl, &slot);
+    maybe_request_key_update(ssl);
     int result = real_write(ssl, buffer, length);
     leave_ssl(slot);
     return result;

@@ -26,4 +26,10 @@ void tls_test_overlap_reset(void);
 int tls_test_overlaps(void);
 long tls_test_ssl_calls(void);
 
+/* With n > 0, every n-th SSL_write on a TLS 1.3 connection that has finished its handshake first
+ * asks for a key update (SSL_KEY_UPDATE_REQUESTED): the peer must then write its own KeyUpdate
+ * from inside its SSL_read. 0 stops it. tls_test_key_updates counts the requests made. */
+void tls_test_key_update_every(int n);
+int tls_test_key_updates(void);
+
 #endif /* TLS_TEST_UTIL_H */
