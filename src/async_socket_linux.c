@@ -270,6 +270,8 @@ static void op_fill(OP* op, OP_KIND kind, const ASYNC_SOCKET_BUFFER* payload, ui
     op->kind = (uint8_t)kind;
     if (payload != NULL)
     {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_045: only the descriptors are copied; the bytes stay in
+         * the caller's buffers until the transport takes them */
         (void)memcpy(op->buffers, payload, (size_t)buffer_count * sizeof(ASYNC_SOCKET_BUFFER));
     }
     op->buffer_count = buffer_count;
@@ -941,6 +943,9 @@ static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
     {
         socket->hung_up = true;
     }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_046: an error on the connection (a reset, or a dead link
+     * given up after TCP_USER_TIMEOUT) is in both IN_EVENTS and OUT_EVENTS, so every pending send
+     * and receive tries the transport and completes with what it reports, without a close */
     /* A custom transport may need the other direction to make progress (TLS reads during a
      * write, and writes during a read), so for it any readiness lets both directions try. */
     uint32_t wakes = socket->default_transport ? events : (events | EPOLLIN | EPOLLOUT);

@@ -50,7 +50,10 @@ static int plain_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* buf
     return (int)recv(hook.fd, buf, len, 0);
 }
 
-/* Reads what there is, then closes the socket from inside the hook and reports a reset. */
+/* Once the test's byte has arrived, reads it, then closes the socket from inside the hook and
+ * reports a reset. Before that it says "no data": for a custom transport any readiness (the fd is
+ * writable at once) lets receives try, so a worker may call the hook before the test has posted
+ * its second receive, and closing then would refuse that post. */
 static int closing_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* buf, size_t len)
 {
     (void)context;
@@ -58,7 +61,11 @@ static int closing_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* b
     {
         (void)atomic_fetch_add(&hook.calls_after_close, 1);
     }
-    (void)recv(hook.fd, buf, len, MSG_DONTWAIT);
+    if (recv(hook.fd, buf, len, MSG_DONTWAIT) <= 0)
+    {
+        errno = EAGAIN;
+        return -1;
+    }
     atomic_store(&hook.closed, 1);
     async_socket_close(async_socket);
     errno = ECONNRESET;

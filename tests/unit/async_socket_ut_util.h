@@ -319,12 +319,11 @@ static inline void peer_read_pattern(int fd, uint64_t offset, size_t len)
     assert_non_null(buf);
     test_read_exact(fd, buf, len);
     size_t bad = test_check_pattern(buf, len, offset);
+    free(buf);
     if (bad != len)
     {
-        free(buf);
         fail_msg("byte %zu of %zu (stream offset %llu) does not match the pattern", bad, len, (unsigned long long)(offset + bad));
     }
-    free(buf);
 }
 
 static inline void write_all(int fd, const void* buf, size_t len)
