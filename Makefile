@@ -11,7 +11,8 @@ JOBS        := $(shell nproc 2>/dev/null || echo 2)
 SUDO        := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # What each target needs, as kind:what:package. The package is installed only when the check
-# fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module.
+# fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module, deb = an
+# installed Debian package.
 # libssl-dev (OpenSSL) is for the optional TLS layer, async_socket_tls, which CMake builds when
 # it finds OpenSSL.
 BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make pc:openssl:libssl-dev \
@@ -20,9 +21,11 @@ BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:ma
 # iproute2's ip sets up the veth pair of async_socket_netns_int (skipped where namespaces are not allowed).
 TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev cmd:ip:iproute2 cmd:openssl:openssl
 BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
-# The consumer builds also compile C++ and inspect the programs they link; the TLS cases make a
-# certificate with the openssl command.
-CONSUMER_NEEDS := $(BUILD_NEEDS) cmd:g++:g++ cmd:readelf:binutils cmd:openssl:openssl
+# fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module, deb = an
+# installed Debian package.
+# libssl-dev (OpenSSL) is for the optional TLS layer, async_socket_tls, which CMake builds when
+# it finds OpenSSL.
+BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make pc:openssl:libssl-dev \
 
 # $(call install_missing,needs): apt-get install the packages whose check fails (update first).
 define install_missing
@@ -33,6 +36,7 @@ define install_missing
 			cmd)  command -v "$$what" >/dev/null 2>&1 ;; \
 			file) test -e "$$what" ;; \
 			pc)   pkg-config --exists "$$what" 2>/dev/null ;; \
+			deb)  dpkg -s "$$what" >/dev/null 2>&1 ;; \
 		esac || missing="$$missing $$package"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -47,7 +51,7 @@ RUN_CONNS   ?= 4
 RUN_SIZE    ?= 64
 RUN_SECONDS ?= 3
 
-.PHONY: run run-tls demo test bench stress release install consumer clean
+.PHONY: run run-tls demo test check bench stress release install consumer clean
 
 # Build the optimised library and tools, start asock-echo on a free loopback port, run asock-load
 # against it and print its table; fails when either tool reports an error.
@@ -76,6 +80,17 @@ test:
 	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNC_SOCKET_TESTS=ON
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure --no-tests=error -j2
+
+# The reliability checks (tests/check/run_check.sh): asan (the whole suite under ASan+UBSan,
+# stress included at a reduced scale), tsan (integration and stress tests under TSan), valgrind
+# (integration tests under memcheck, leaks are errors), faults (the fault sweep and its counts),
+# fuzz (make fuzz for CHECK_FUZZ_SECONDS) and stress (make stress), in that order. Each step prints
+# its figures and duration; any failure fails the run. Pick steps with CHECK_STEPS="asan faults".
+CHECK_STEPS        ?= asan tsan valgrind faults fuzz stress
+CHECK_FUZZ_SECONDS ?= 60
+check:
+	$(call install_missing,$(CHECK_NEEDS))
+	MAKE="$(MAKE)" FUZZ_SECONDS="$(CHECK_FUZZ_SECONDS)" sh tests/check/run_check.sh $(CHECK_STEPS)
 
 # Benchmark: this library vs a hand-written epoll loop vs libuv, interleaved rounds, medians and
 # ratios against the targets (bench/run_bench.py; BENCH_ROUNDS, BENCH_DURATION_MS tune it). The

@@ -456,9 +456,11 @@ static void run_ping_pong(void)
 
 /* ---------------------------------------------------------------------------------------------
  * Streaming: the sender keeps 4 sends of 64 KiB outstanding (each completion queues the next);
- * the receiver keeps 4 receives of 64 KiB posted and checks every byte. Sends are issued by one
- * thread at a time (the "pump"); a send that completes inline only returns its credit, and the
- * pump running on that thread issues the next, so completions never recurse.
+ * the receiver keeps 4 receives of 64 KiB posted and checks every byte (the library fills the
+ * posted receives with one recvmsg: up to 256 KiB per call, where the epoll loop and libuv read
+ * 64 KiB per call). Sends are issued by one thread at a time (the "pump"); a send that completes
+ * inline only returns its credit, and the pump running on that thread issues the next, so
+ * completions never recurse.
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct STREAM_TAG STREAM;

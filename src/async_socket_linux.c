@@ -51,6 +51,9 @@ MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_NOTIFY_IO_RESULT, ASYNC_SOCKET_NOTIFY_IO_RES
 #define OP_FREE_LIST_SCAN 4
 /* batches of callbacks one dispatch delivers before it lets other sockets have the worker */
 #define DISPATCH_BUDGET 4
+/* bytes one dispatch moves through the transport before it lets other sockets have the worker:
+ * a sender on the same worker as its reader then cannot run ahead and fill its socket buffer */
+#define DISPATCH_BYTE_BUDGET (256u * 1024u)
 #define MAX_IOV 64
 #define IN_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
 #define OUT_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
@@ -89,15 +92,30 @@ typedef struct OP_TAG
     OP_CALLBACK on_complete;
     void* context;
     uint32_t buffer_count;
-    uint32_t index;  /* first buffer not yet fully sent */
-    uint32_t offset; /* bytes of buffers[index] already sent */
-    uint32_t result; /* the completion result, set when the op leaves its queue */
-    uint32_t bytes;  /* bytes received, for receives */
-    uint8_t kind; /* OP_KIND */
-    bool arming;  /* a notify whose re-arm is still in progress: events do not complete it yet */
-    uint16_t capacity; /* buffer descriptors the record has room for (records are reused) */
+    uint32_t index;  /* first buffer not yet fully sent (received) */
+    uint32_t offset; /* bytes of buffers[index] already sent (received) */
+    uint8_t result;  /* the completion result, set when the op leaves its queue */
+    uint8_t kind;    /* OP_KIND */
+    bool arming;     /* a notify whose re-arm is still in progress: events do not complete it yet */
+    /* buffer descriptors the record has room for, at most UINT8_MAX (records with more than
+     * OP_MAX_REUSED_CAPACITY are never reused, so the exact figure does not matter for them) */
+    uint8_t capacity;
     ASYNC_SOCKET_BUFFER buffers[];
 } OP;
+
+/* The whole header is 40 bytes, so a one-buffer record is a 64-byte heap chunk. */
+_Static_assert(sizeof(OP) == 40 || sizeof(void*) != 8, "an operation record header should stay 40 bytes");
+
+/* Bytes an op has moved: its buffers before `index`, and `offset` of that one. */
+static uint32_t op_progress(const OP* op)
+{
+    uint32_t total = op->offset;
+    for (uint32_t i = 0; i < op->index; i++)
+    {
+        total += op->buffers[i].length;
+    }
+    return total;
+}
 
 typedef enum OP_KIND_TAG
 {
@@ -106,9 +124,10 @@ typedef enum OP_KIND_TAG
     KIND_NOTIFY
 } OP_KIND;
 
+/* A FIFO as a circular list reached through its tail (tail->next is the head): one pointer per
+ * queue, which matters with 10,000s of idle sockets. */
 typedef struct OP_QUEUE_TAG
 {
-    OP* head;
     OP* tail;
 } OP_QUEUE;
 
@@ -119,37 +138,44 @@ typedef struct TEARDOWN_SIGNAL_TAG
     atomic_uint done;
 } TEARDOWN_SIGNAL;
 
+/* What only a socket with a custom transport or an execution engine needs: kept out of the
+ * default socket, which is the one there are 10,000s of. */
+typedef struct SOCKET_EXTRAS_TAG
+{
+    EXECUTION_ENGINE_HANDLE execution_engine;
+    ON_ASYNC_SOCKET_SEND on_send; /* NULL for the default transport (a socket with an engine) */
+    void* on_send_context;
+    ON_ASYNC_SOCKET_RECV on_recv;
+    void* on_recv_context;
+} SOCKET_EXTRAS;
+
+/* Laid out small: an idle socket with a receive pending is this, one operation record and a
+ * slot in the port's table. */
 typedef struct ASYNC_SOCKET_TAG
 {
     COMPLETION_PORT_IO io;
     TEARDOWN_SIGNAL* teardown_signal;
+    COMPLETION_PORT_HANDLE port;
+    SOCKET_EXTRAS* extras;               /* NULL for the default transport without an engine */
+    SOCKET_TRANSPORT__STORAGE transport; /* the socket's transport, made in place (transport_of) */
     atomic_int refcount;
     atomic_uint wait_seq; /* futex word: bumped whenever something a waiter waits for changes */
     atomic_uint waiters;
-    COMPLETION_PORT_HANDLE port;
-    EXECUTION_ENGINE_HANDLE execution_engine;
-    SOCKET_TRANSPORT_HANDLE transport;
-    ON_ASYNC_SOCKET_SEND on_send;
-    void* on_send_context;
-    ON_ASYNC_SOCKET_RECV on_recv;
-    void* on_recv_context;
-    bool default_transport;
-
     LOCK lock;
     /* everything below is guarded by lock */
-    SOCKET_STATE state;
     pthread_t closer;
-    uint32_t inside;         /* threads inside this socket's scope (dispatcher, inline send, ...) */
-    uint32_t in_io;          /* of those, the ones in a syscall section on the fd */
+    uint32_t in_seq;         /* bumped per input event, to notice one that races an EAGAIN */
+    uint32_t out_seq;
+    uint16_t pending_events; /* event bits not yet looked at by the dispatcher (all fit 16 bits) */
+    uint16_t last_events;    /* the bits of the latest event */
+    uint16_t inside;         /* threads inside this socket's scope (dispatcher, inline send, ...) */
+    uint16_t in_io;          /* of those, the ones in a syscall section on the fd */
+    uint8_t state;           /* SOCKET_STATE */
     bool dispatching;
     bool rerun;              /* events arrived while dispatching */
-    uint32_t pending_events; /* event bits not yet looked at by the dispatcher */
-    uint32_t last_events;    /* the bits of the latest event */
     bool readable;           /* a receive attempt may find data */
     bool writable;           /* a send attempt may find room */
     bool hung_up;            /* a hang-up or error was reported: only EAGAIN proves "no data" */
-    uint32_t in_seq;         /* bumped per input event, to notice one that races an EAGAIN */
-    uint32_t out_seq;
     bool write_busy;         /* a thread is sending; only it touches the send side */
     /* Set by close when it takes the queues. A thread that was doing I/O without the lock (a
      * transport hook that closed the socket, or the circle case of close) then must not touch
@@ -162,6 +188,23 @@ typedef struct ASYNC_SOCKET_TAG
     OP* free_ops;
 } ASYNC_SOCKET;
 
+_Static_assert((EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP) <= UINT16_MAX, "the event bits the socket keeps fit 16 bits");
+
+/* 168 bytes: a 176-byte heap chunk on x86-64 glibc. */
+_Static_assert(sizeof(ASYNC_SOCKET) <= 168 || sizeof(void*) != 8, "an async socket should stay within 168 bytes");
+
+/* Whether the socket moves its bytes itself (sendmsg/recvmsg over all buffers) rather than through
+ * custom hooks. Fixed at create; read without the lock. */
+static inline bool uses_default_transport(const ASYNC_SOCKET* socket)
+{
+    return socket->extras == NULL || socket->extras->on_send == NULL;
+}
+
+static SOCKET_TRANSPORT_HANDLE transport_of(ASYNC_SOCKET* socket)
+{
+    return (SOCKET_TRANSPORT_HANDLE)(void*)&socket->transport;
+}
+
 static ASYNC_SOCKET* from_io(COMPLETION_PORT_IO* io)
 {
     return (ASYNC_SOCKET*)((char*)io - offsetof(ASYNC_SOCKET, io));
@@ -169,39 +212,47 @@ static ASYNC_SOCKET* from_io(COMPLETION_PORT_IO* io)
 
 /* ---- queues and operation records ---- */
 
-static void queue_push(OP_QUEUE* queue, OP* op)
+static OP* queue_head(const OP_QUEUE* queue)
 {
-    op->next = NULL;
-    if (queue->tail == NULL)
-    {
-        queue->head = op;
-    }
-    else
-    {
-        queue->tail->next = op;
-    }
-    queue->tail = op;
+    return (queue->tail == NULL) ? NULL : queue->tail->next;
+}
+
+/* The op after `op` in the queue, NULL after the last one. */
+static OP* queue_next(const OP_QUEUE* queue, const OP* op)
+{
+    return (op == queue->tail) ? NULL : op->next;
 }
 
 static void queue_push_front(OP_QUEUE* queue, OP* op)
 {
-    op->next = queue->head;
-    queue->head = op;
     if (queue->tail == NULL)
     {
+        op->next = op;
         queue->tail = op;
+        return;
     }
+    op->next = queue->tail->next;
+    queue->tail->next = op;
+}
+
+static void queue_push(OP_QUEUE* queue, OP* op)
+{
+    queue_push_front(queue, op);
+    queue->tail = op;
 }
 
 static OP* queue_pop(OP_QUEUE* queue)
 {
-    OP* op = queue->head;
+    OP* op = queue_head(queue);
     if (op != NULL)
     {
-        queue->head = op->next;
-        if (queue->head == NULL)
+        if (op == queue->tail)
         {
             queue->tail = NULL;
+        }
+        else
+        {
+            queue->tail->next = op->next;
         }
         op->next = NULL;
     }
@@ -210,25 +261,26 @@ static OP* queue_pop(OP_QUEUE* queue)
 
 static bool queue_remove(OP_QUEUE* queue, OP* target)
 {
-    OP* previous = NULL;
-    for (OP* op = queue->head; op != NULL; previous = op, op = op->next)
+    OP* previous = queue->tail;
+    for (OP* op = queue_head(queue); op != NULL; previous = op, op = queue_next(queue, op))
     {
         if (op != target)
         {
             continue;
         }
-        if (previous == NULL)
+        if (op == previous)
         {
-            queue->head = op->next;
+            queue->tail = NULL; /* the only one */
         }
         else
         {
             previous->next = op->next;
+            if (queue->tail == op)
+            {
+                queue->tail = previous;
+            }
         }
-        if (queue->tail == op)
-        {
-            queue->tail = previous;
-        }
+        op->next = NULL;
         return true;
     }
     return false;
@@ -261,24 +313,27 @@ static OP* op_allocate(uint32_t buffer_count)
         LogError("cannot allocate an operation record for %u buffers", buffer_count);
         return NULL;
     }
-    op->capacity = (uint16_t)((capacity > UINT16_MAX) ? UINT16_MAX : capacity);
+    op->capacity = (uint8_t)((capacity > UINT8_MAX) ? UINT8_MAX : capacity);
     return op;
 }
 
 static void op_fill(OP* op, OP_KIND kind, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, void* context)
 {
     op->kind = (uint8_t)kind;
-    if (payload != NULL)
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_045: only the descriptors are copied; the bytes stay in
+     * the caller's buffers until the transport takes them */
+    if (buffer_count == 1 && payload != NULL)
     {
-        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_045: only the descriptors are copied; the bytes stay in
-         * the caller's buffers until the transport takes them */
+        op->buffers[0] = payload[0]; /* the common case, without a call to memcpy */
+    }
+    else if (payload != NULL)
+    {
         (void)memcpy(op->buffers, payload, (size_t)buffer_count * sizeof(ASYNC_SOCKET_BUFFER));
     }
     op->buffer_count = buffer_count;
     op->context = context;
     op->index = 0;
     op->offset = 0;
-    op->bytes = 0;
     op->arming = false;
     op->next = NULL;
 }
@@ -360,16 +415,17 @@ static void wait_until(ASYNC_SOCKET* socket, bool (*done)(ASYNC_SOCKET*))
 static void socket_teardown(ASYNC_SOCKET* socket)
 {
     TEARDOWN_SIGNAL* signal = socket->teardown_signal;
-    if (socket->transport != NULL)
-    {
-        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_103 */
-        socket_transport_destroy(socket->transport);
-    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_103 */
+    socket_transport__deinit(transport_of(socket));
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_022 */
     completion_port_dec_ref(socket->port);
-    if (socket->execution_engine != NULL)
+    if (socket->extras != NULL)
     {
-        execution_engine_dec_ref(socket->execution_engine);
+        if (socket->extras->execution_engine != NULL)
+        {
+            execution_engine_dec_ref(socket->extras->execution_engine);
+        }
+        sys_free(socket->extras);
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_023 */
     while (socket->free_ops != NULL)
@@ -504,7 +560,7 @@ static void advance(const ASYNC_SOCKET_BUFFER* buffers, uint32_t count, uint32_t
 /* One transport send from buffers[index] on; *offered is how many bytes it was asked to take. */
 static ssize_t transport_send_once(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* buffers, uint32_t count, uint32_t index, uint32_t offset, size_t* offered)
 {
-    if (socket->default_transport)
+    if (uses_default_transport(socket))
     {
         /* several buffers in one sendmsg */
         struct iovec iov[MAX_IOV];
@@ -514,7 +570,7 @@ static ssize_t transport_send_once(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFF
         {
             *offered += iov[i].iov_len;
         }
-        return socket_transport__sendv(socket->transport, iov, n);
+        return socket_transport__sendv(transport_of(socket), iov, n);
     }
     *offered = buffers[index].length - offset;
     ssize_t result;
@@ -522,7 +578,7 @@ static ssize_t transport_send_once(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFF
     do
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_004 */
-        result = socket->on_send(socket->on_send_context, socket, (const char*)buffers[index].buffer + offset, *offered);
+        result = socket->extras->on_send(socket->extras->on_send_context, socket, (const char*)buffers[index].buffer + offset, *offered);
     } while (result < 0 && errno == EINTR);
     return result;
 }
@@ -556,7 +612,7 @@ static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* b
             return IO_FAILED;
         }
         advance(buffers, count, index, offset, (size_t)sent);
-        if ((size_t)sent < offered && socket->default_transport && sys_short_send_means_full())
+        if ((size_t)sent < offered && uses_default_transport(socket) && sys_short_send_means_full())
         {
             /* a TCP socket takes all it has room for: a short send means it is full now, and
              * room made later raises an output edge (saves the syscall that would say EAGAIN) */
@@ -569,25 +625,25 @@ static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* b
 static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op)
 {
     ssize_t result;
-    if (socket->default_transport)
+    if (uses_default_transport(socket))
     {
         /* scatter over every buffer in one recvmsg */
         struct iovec iov[MAX_IOV];
         int n = fill_iov(iov, MAX_IOV, op->buffers, op->buffer_count, op->index, op->offset);
-        return socket_transport__recvv(socket->transport, iov, n);
+        return socket_transport__recvv(transport_of(socket), iov, n);
     }
     ASYNC_SOCKET_BUFFER* buffer = &op->buffers[op->index];
     do
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_083 */
-        result = socket->on_recv(socket->on_recv_context, socket, (char*)buffer->buffer + op->offset, buffer->length - op->offset);
+        result = socket->extras->on_recv(socket->extras->on_recv_context, socket, (char*)buffer->buffer + op->offset, buffer->length - op->offset);
     } while (result < 0 && errno == EINTR);
     return result;
 }
 
 static size_t bytes_asked(const ASYNC_SOCKET* socket, const OP* op)
 {
-    if (!socket->default_transport)
+    if (!uses_default_transport(socket))
     {
         return op->buffers[op->index].length - op->offset;
     }
@@ -607,7 +663,7 @@ typedef enum EMPTINESS_TAG
     WOULD_BLOCK   /* the transport said EAGAIN: empty */
 } EMPTINESS;
 
-/* Fills a receive with what the transport has now. IO_DONE (op->bytes > 0) when data came in;
+/* Fills a receive with what the transport has now. IO_DONE (progress > 0) when data came in;
  * *emptiness tells what the last call says about data left in the transport. */
 static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness)
 {
@@ -626,21 +682,20 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_089 */
             bool would_block = (errno == EAGAIN || errno == EWOULDBLOCK);
             *emptiness = would_block ? WOULD_BLOCK : MAYBE_MORE;
-            return (op->bytes > 0) ? IO_DONE : (would_block ? IO_WOULD_BLOCK : IO_FAILED);
+            return (op_progress(op) > 0) ? IO_DONE : (would_block ? IO_WOULD_BLOCK : IO_FAILED);
         }
         if (received == 0)
         {
             /* end of stream: deliver what this receive already holds first */
-            return (op->bytes > 0) ? IO_DONE : IO_EOF;
+            return (op_progress(op) > 0) ? IO_DONE : IO_EOF;
         }
-        op->bytes += (uint32_t)received;
         advance(op->buffers, op->buffer_count, &op->index, &op->offset, (size_t)received);
         if ((size_t)received < asked)
         {
             /* A TCP socket that returns less than asked for had nothing more queued (a later
              * arrival raises a new edge). A custom transport may still hold more, so the socket
              * stays readable for it. */
-            *emptiness = (socket->default_transport && sys_short_recv_means_empty()) ? SHORT_READ : MAYBE_MORE;
+            *emptiness = (uses_default_transport(socket) && sys_short_recv_means_empty()) ? SHORT_READ : MAYBE_MORE;
             return IO_DONE;
         }
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_092 */
@@ -685,7 +740,7 @@ static void call_back(const COMPLETION* completion)
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_006 */
 static void finish_op(ASYNC_SOCKET* socket, OP* op, uint32_t result)
 {
-    op->result = result;
+    op->result = (uint8_t)result;
     queue_push(&socket->completed, op);
 }
 
@@ -703,7 +758,8 @@ static void call_back_list(ASYNC_SOCKET* socket, OP_QUEUE* list, bool while_open
             .on_complete = op->on_complete,
             .context = op->context,
             .result = op->result,
-            .bytes = op->bytes,
+            /* only a receive that completed OK reports bytes (an abandoned one may hold some) */
+            .bytes = (op->kind == KIND_RECEIVE && op->result == ASYNC_SOCKET_RECEIVE_OK) ? op_progress(op) : 0,
         };
         op_recycle(socket, op);
         lock_release(&socket->lock);
@@ -724,7 +780,7 @@ static ASYNC_SOCKET_SEND_RESULT send_failure_result(int error)
 /* Lock held. Completes the notifies that the event bits satisfy. */
 static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events)
 {
-    OP_QUEUE keep = {NULL, NULL};
+    OP_QUEUE keep = {NULL};
     OP* op;
     while ((op = queue_pop(&socket->notifies)) != NULL)
     {
@@ -763,9 +819,9 @@ static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events)
 /* Lock held. Moves the queue forward by `sent` bytes: the sends it covers fully are finished. */
 static void consume_sent(ASYNC_SOCKET* socket, size_t sent)
 {
-    while (sent > 0 && socket->sends.head != NULL)
+    while (sent > 0 && socket->sends.tail != NULL)
     {
-        OP* op = socket->sends.head;
+        OP* op = queue_head(&socket->sends);
         size_t left = 0;
         for (uint32_t i = op->index; i < op->buffer_count; i++)
         {
@@ -787,7 +843,7 @@ static void consume_sent(ASYNC_SOCKET* socket, size_t sent)
 static int gather_sends(ASYNC_SOCKET* socket, struct iovec* iov, size_t* offered)
 {
     int n = 0;
-    for (OP* op = socket->sends.head; op != NULL && n < MAX_IOV; op = op->next)
+    for (OP* op = queue_head(&socket->sends); op != NULL && n < MAX_IOV; op = queue_next(&socket->sends, op))
     {
         n += fill_iov(iov + n, MAX_IOV - n, op->buffers, op->buffer_count, op->index, op->offset);
     }
@@ -802,10 +858,10 @@ static int gather_sends(ASYNC_SOCKET* socket, struct iovec* iov, size_t* offered
 /* Lock held on entry and exit; released around the syscall. One step of the send queue: a
  * gathered sendmsg for the default transport, the head op for a custom one. Returns the status
  * of the step and the errno of a failure. */
-static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
+static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error, size_t* moved)
 {
-    OP* op = socket->sends.head;
-    if (!socket->default_transport)
+    OP* op = queue_head(&socket->sends);
+    if (!uses_default_transport(socket))
     {
         unlock_for_io(socket);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_096 */
@@ -826,7 +882,7 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
     size_t offered;
     int count = gather_sends(socket, iov, &offered);
     unlock_for_io(socket);
-    ssize_t sent = socket_transport__sendv(socket->transport, iov, count);
+    ssize_t sent = socket_transport__sendv(transport_of(socket), iov, count);
     *error = errno;
     relock_after_io(socket);
     if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
@@ -838,26 +894,28 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error)
         return (*error == EAGAIN || *error == EWOULDBLOCK) ? IO_WOULD_BLOCK : IO_FAILED;
     }
     consume_sent(socket, (size_t)sent);
+    *moved += (size_t)sent;
     /* a short send means the socket buffer is full (see send_buffers) */
     return ((size_t)sent < offered && sys_short_send_means_full()) ? IO_WOULD_BLOCK : IO_DONE;
 }
 
 /* Lock held on entry and exit; released around the syscalls. Sends the queued sends, oldest
  * first, while the transport takes bytes. */
-static void dispatch_sends(ASYNC_SOCKET* socket)
+static size_t dispatch_sends(ASYNC_SOCKET* socket)
 {
-    while (socket->writable && socket->sends.head != NULL && socket->state == STATE_OPEN)
+    size_t moved = 0;
+    while (socket->writable && socket->sends.tail != NULL && socket->state == STATE_OPEN)
     {
         uint32_t seen = socket->out_seq;
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_002: one writer at a time, and the head op stays at the
          * head until all of it is sent, so a payload is never split by another one */
         socket->write_busy = true;
         int error = 0;
-        IO_STATUS status = send_step(socket, &error);
+        IO_STATUS status = send_step(socket, &error, &moved);
         socket->write_busy = false;
         if (status == IO_CLOSED)
         {
-            return; /* close took the queue while this thread was sending */
+            return moved; /* close took the queue while this thread was sending */
         }
         if (status == IO_WOULD_BLOCK)
         {
@@ -871,6 +929,7 @@ static void dispatch_sends(ASYNC_SOCKET* socket)
         }
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_100 (records are recycled after their callbacks) */
     }
+    return moved;
 }
 
 static ASYNC_SOCKET_RECEIVE_RESULT receive_result(IO_STATUS status, int error)
@@ -890,18 +949,113 @@ static ASYNC_SOCKET_RECEIVE_RESULT receive_result(IO_STATUS status, int error)
     return (error == ECONNRESET) ? ASYNC_SOCKET_RECEIVE_ABANDONED : ASYNC_SOCKET_RECEIVE_ERROR;
 }
 
+/* Lock held. With the default transport one recvmsg fills the posted receives in order: the
+ * iovecs of the oldest receives that fit whole in one call. Returns how many receives the iovecs
+ * cover (0: the oldest alone does not fit, use the general path). */
+static uint32_t gather_receives(ASYNC_SOCKET* socket, struct iovec* iov, int* iov_count, size_t* asked)
+{
+    uint32_t ops = 0;
+    int n = 0;
+    *asked = 0;
+    for (OP* op = queue_head(&socket->receives); op != NULL && op->buffer_count <= (uint32_t)(MAX_IOV - n); op = queue_next(&socket->receives, op), ops++)
+    {
+        int added = fill_iov(iov + n, MAX_IOV - n, op->buffers, op->buffer_count, op->index, op->offset);
+        for (int i = n; i < n + added; i++)
+        {
+            *asked += iov[i].iov_len;
+        }
+        n += added;
+    }
+    *iov_count = n;
+    return ops;
+}
+
+/* Lock held. Hands the bytes of one scattered recvmsg to the receives it covered, oldest first:
+ * each receive that got bytes is finished, in order; the last one may be partly filled. */
+static void distribute_received(ASYNC_SOCKET* socket, size_t received)
+{
+    while (received > 0)
+    {
+        OP* op = queue_head(&socket->receives);
+        size_t room = bytes_asked(socket, op);
+        size_t take = (received < room) ? received : room;
+        advance(op->buffers, op->buffer_count, &op->index, &op->offset, take);
+        received -= take;
+        finish_op(socket, queue_pop(&socket->receives), ASYNC_SOCKET_RECEIVE_OK);
+    }
+}
+
+/* Lock held on entry and exit; released around the syscall. Receives posted on the default
+ * transport: one recvmsg fills as many of them as the data covers (a streaming reader that keeps
+ * several receives posted pays one syscall for all of them). Returns the bytes received.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_027 */
+static size_t dispatch_receives_scattered(ASYNC_SOCKET* socket, struct iovec* iov, int iov_count, size_t asked)
+{
+    uint32_t seen = socket->in_seq;
+    unlock_for_io(socket);
+    ssize_t received = socket_transport__recvv(transport_of(socket), iov, iov_count);
+    int error = errno;
+    relock_after_io(socket);
+    if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
+    {
+        return 0; /* close took the receives meanwhile: they are not ours */
+    }
+    bool would_block = received < 0 && (error == EAGAIN || error == EWOULDBLOCK);
+    bool short_read = received > 0 && (size_t)received < asked && sys_short_recv_means_empty() && !socket->hung_up;
+    if ((would_block || short_read) && socket->in_seq == seen)
+    {
+        socket->readable = false; /* see dispatch_one_receive */
+    }
+    if (received > 0)
+    {
+        distribute_received(socket, (size_t)received);
+        return (size_t)received;
+    }
+    if (!would_block)
+    {
+        /* an end of stream or an error goes to the oldest receive, as with a single one */
+        IO_STATUS status = (received == 0) ? IO_EOF : IO_FAILED;
+        finish_op(socket, queue_pop(&socket->receives), receive_result(status, error));
+    }
+    return 0;
+}
+
+/* Lock held on entry and exit. Several receives posted on the default transport: fills them with
+ * one recvmsg when the oldest two fit in one call (returns true, *moved = bytes received). Kept
+ * out of line so that the one-receive path below stays small. */
+__attribute__((noinline)) static bool dispatch_several_receives(ASYNC_SOCKET* socket, size_t* moved)
+{
+    struct iovec iov[MAX_IOV];
+    int iov_count;
+    size_t asked;
+    if (gather_receives(socket, iov, &iov_count, &asked) < 2)
+    {
+        return false;
+    }
+    *moved = dispatch_receives_scattered(socket, iov, iov_count, asked);
+    return true;
+}
+
 /* Lock held on entry and exit. Tries to complete the oldest receive; receives complete one at a
  * time so that their callbacks run in the order they were posted.
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_005 */
-static void dispatch_one_receive(ASYNC_SOCKET* socket)
+static size_t dispatch_one_receive(ASYNC_SOCKET* socket)
 {
-    if (!socket->readable || socket->receives.head == NULL || socket->state != STATE_OPEN)
+    if (!socket->readable || socket->receives.tail == NULL || socket->state != STATE_OPEN)
     {
-        return;
+        return 0;
+    }
+    if (uses_default_transport(socket) && socket->receives.tail->next != socket->receives.tail)
+    {
+        size_t moved;
+        if (dispatch_several_receives(socket, &moved))
+        {
+            return moved;
+        }
     }
     /* The op stays at the head of the queue while its bytes come in: only the dispatcher removes
      * receives, and close waits for the dispatcher before it abandons the queue. */
-    OP* op = socket->receives.head;
+    OP* op = queue_head(&socket->receives);
     uint32_t seen = socket->in_seq;
     unlock_for_io(socket);
 
@@ -912,7 +1066,7 @@ static void dispatch_one_receive(ASYNC_SOCKET* socket)
     relock_after_io(socket);
     if (status == IO_CLOSED || atomic_load_explicit(&socket->drained, memory_order_relaxed))
     {
-        return; /* close took the op (a transport hook closed the socket): it is not ours */
+        return 0; /* close took the op (a transport hook closed the socket): it is not ours */
     }
     /* A short read leaves an end of stream that arrived with the data unreported, and its
      * event is already spent: after a hang-up only EAGAIN proves the socket empty. */
@@ -923,10 +1077,11 @@ static void dispatch_one_receive(ASYNC_SOCKET* socket)
     }
     if (status == IO_WOULD_BLOCK)
     {
-        return;
+        return 0;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_093 (the record is recycled after its callback) */
     finish_op(socket, queue_pop(&socket->receives), receive_result(status, error));
+    return op_progress(op);
 }
 
 /* Lock held. Records what an event says about the fd. */
@@ -937,8 +1092,8 @@ static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
         return; /* a post: nothing new about the fd */
     }
     /* notifies look at what the fd reported */
-    socket->pending_events |= events;
-    socket->last_events = events;
+    socket->pending_events = (uint16_t)(socket->pending_events | events);
+    socket->last_events = (uint16_t)events;
     if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
     {
         socket->hung_up = true;
@@ -948,7 +1103,7 @@ static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
      * and receive tries the transport and completes with what it reports, without a close */
     /* A custom transport may need the other direction to make progress (TLS reads during a
      * write, and writes during a read), so for it any readiness lets both directions try. */
-    uint32_t wakes = socket->default_transport ? events : (events | EPOLLIN | EPOLLOUT);
+    uint32_t wakes = uses_default_transport(socket) ? events : (events | EPOLLIN | EPOLLOUT);
     if ((wakes & IN_EVENTS) != 0)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_019: hang-ups and errors make receives try the
@@ -965,13 +1120,15 @@ static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
 }
 
 /* Lock held. Moves the socket's queues forward until nothing is left to do, or until it has
- * called back DISPATCH_BUDGET batches: then it returns true and the caller posts the socket, so
+ * called back DISPATCH_BUDGET batches or moved DISPATCH_BYTE_BUDGET bytes (see devdoc D25): then
+ * it returns true and the caller posts the socket, so
  * that a socket whose callbacks keep issuing work (a sender whose every send goes out at once)
  * lets the worker serve the other ready sockets, its own peer among them, in between.
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_026 */
 static bool dispatch_loop(ASYNC_SOCKET* socket)
 {
     unsigned deliveries = 0;
+    size_t moved = 0;
     for (;;)
     {
         if (socket->state != STATE_OPEN)
@@ -987,10 +1144,10 @@ static bool dispatch_loop(ASYNC_SOCKET* socket)
         }
         if (!socket->write_busy)
         {
-            dispatch_sends(socket);
+            moved += dispatch_sends(socket);
         }
-        dispatch_one_receive(socket);
-        if (socket->completed.head == NULL)
+        moved += dispatch_one_receive(socket);
+        if (socket->completed.tail == NULL)
         {
             if (!socket->rerun)
             {
@@ -998,7 +1155,7 @@ static bool dispatch_loop(ASYNC_SOCKET* socket)
             }
             continue;
         }
-        if (deliveries == DISPATCH_BUDGET)
+        if (deliveries == DISPATCH_BUDGET || moved >= DISPATCH_BYTE_BUDGET)
         {
             return true;
         }
@@ -1008,7 +1165,7 @@ static bool dispatch_loop(ASYNC_SOCKET* socket)
         /* only the ops finished so far: sends that these callbacks issue and that go out at once
          * join the list, and count towards the next batch, not this one */
         uint32_t batch = 0;
-        for (OP* op = socket->completed.head; op != NULL; op = op->next)
+        for (OP* op = queue_head(&socket->completed); op != NULL; op = queue_next(&socket->completed, op))
         {
             batch++;
         }
@@ -1053,7 +1210,7 @@ static int on_socket_send(void* context, ASYNC_SOCKET_HANDLE async_socket, const
     (void)context;
     struct iovec iov = {.iov_base = (void*)buf, .iov_len = len};
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_052 */
-    return (int)socket_transport__sendv(async_socket->transport, &iov, 1);
+    return (int)socket_transport__sendv(transport_of(async_socket), &iov, 1);
 }
 
 static int on_socket_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* buf, size_t len)
@@ -1061,7 +1218,7 @@ static int on_socket_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void*
     (void)context;
     struct iovec iov = {.iov_base = buf, .iov_len = len};
     /* Codes_SRS_ASYNC_SOCKET_LINUX_04_007 */
-    return (int)socket_transport__recvv(async_socket->transport, &iov, 1);
+    return (int)socket_transport__recvv(transport_of(async_socket), &iov, 1);
 }
 
 ASYNC_SOCKET_HANDLE async_socket_create(EXECUTION_ENGINE_HANDLE execution_engine, SOCKET_HANDLE socket_handle)
@@ -1095,31 +1252,33 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
         sys_free(socket);
         return NULL;
     }
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_020: an INVALID_SOCKET is accepted here and refused by
-     * open (SRS_ASYNC_SOCKET_LINUX_11_003).
-     * The transport is created last: nothing after it can fail, and a failed create must leave
-     * the fd with the caller. */
-    if (socket_handle != INVALID_SOCKET)
+    bool default_transport = (on_send == on_socket_send && on_recv == on_socket_recv);
+    if (!default_transport || execution_engine != NULL)
     {
-        socket->transport = socket_transport_create_from_socket(socket_handle);
-        if (socket->transport == NULL)
+        socket->extras = sys_malloc(sizeof(SOCKET_EXTRAS));
+        if (socket->extras == NULL)
         {
+            LogError("cannot allocate the transport hooks of an async socket for fd=%d", socket_handle);
             completion_port_dec_ref(socket->port);
             sys_free(socket);
             return NULL;
         }
+        socket->extras->execution_engine = execution_engine;
+        socket->extras->on_send = default_transport ? NULL : on_send;
+        socket->extras->on_send_context = on_send_context;
+        socket->extras->on_recv = default_transport ? NULL : on_recv;
+        socket->extras->on_recv_context = on_recv_context;
     }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_020: an INVALID_SOCKET is accepted here and refused by
+     * open (SRS_ASYNC_SOCKET_LINUX_11_003). The transport lives in the socket and cannot fail,
+     * so nothing after the allocations above fails: a failed create leaves the fd with the
+     * caller. */
+    (void)socket_transport__init_from_socket(&socket->transport, socket_handle);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_002 */
     if (execution_engine != NULL)
     {
         execution_engine_inc_ref(execution_engine);
     }
-    socket->execution_engine = execution_engine;
-    socket->on_send = on_send;
-    socket->on_send_context = on_send_context;
-    socket->on_recv = on_recv;
-    socket->on_recv_context = on_recv_context;
-    socket->default_transport = (on_send == on_socket_send && on_recv == on_socket_recv);
     socket->io.on_events = on_io_events;
     socket->io.hold = io_hold;
     socket->io.release = io_release;
@@ -1186,10 +1345,10 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
         return -1;
     }
     lock_acquire(&async_socket->lock);
-    SOCKET_STATE state = async_socket->state;
+    SOCKET_STATE state = (SOCKET_STATE)async_socket->state;
     /* read only for a NEW socket: close, which changes the transport without this lock, has
      * then never run */
-    bool has_fd = (state == STATE_NEW) && socket_transport_is_valid_socket(async_socket->transport);
+    bool has_fd = (state == STATE_NEW) && socket_transport_is_valid_socket(transport_of(async_socket));
     if (state != STATE_NEW || !has_fd)
     {
         lock_release(&async_socket->lock);
@@ -1212,8 +1371,8 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
      * Codes_SRS_ASYNC_SOCKET_LINUX_11_031: one registration for the socket's whole life.
      * Codes_SRS_ASYNC_SOCKET_LINUX_99_004
      * Codes_SRS_ASYNC_SOCKET_LINUX_99_016 */
-    bool ok = socket_transport_set_nonblocking(async_socket->transport) == 0 &&
-        completion_port_add(async_socket->port, socket_transport_get_underlying_socket(async_socket->transport), &async_socket->io) == 0;
+    bool ok = socket_transport_set_nonblocking(transport_of(async_socket)) == 0 &&
+        completion_port_add(async_socket->port, socket_transport_get_underlying_socket(transport_of(async_socket)), &async_socket->io) == 0;
 
     lock_acquire(&async_socket->lock);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_032 */
@@ -1288,8 +1447,7 @@ static void abandon_queue(OP_QUEUE* queue, OP_QUEUE* to, uint32_t result)
     OP* op;
     while ((op = queue_pop(queue)) != NULL)
     {
-        op->result = result;
-        op->bytes = 0;
+        op->result = (uint8_t)result;
         queue_push(to, op);
     }
 }
@@ -1302,7 +1460,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
         return;
     }
     lock_acquire(&async_socket->lock);
-    SOCKET_STATE state = async_socket->state;
+    SOCKET_STATE state = (SOCKET_STATE)async_socket->state;
     if (state != STATE_OPEN)
     {
         bool closing_elsewhere = (state == STATE_CLOSING) && !pthread_equal(async_socket->closer, pthread_self());
@@ -1335,7 +1493,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     /* Codes_SRS_ASYNC_SOCKET_LINUX_04_008 */
     atomic_store_explicit(&async_socket->drained, true, memory_order_release);
     OP_QUEUE to_call_back = async_socket->completed;
-    async_socket->completed = (OP_QUEUE){NULL, NULL};
+    async_socket->completed = (OP_QUEUE){NULL};
     abandon_queue(&async_socket->sends, &to_call_back, ASYNC_SOCKET_SEND_ABANDONED);
     abandon_queue(&async_socket->receives, &to_call_back, ASYNC_SOCKET_RECEIVE_ABANDONED);
     abandon_queue(&async_socket->notifies, &to_call_back, ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED);
@@ -1345,7 +1503,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
 
     completion_port_remove(async_socket->port, &async_socket->io);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_104 */
-    socket_transport_disconnect(async_socket->transport);
+    socket_transport_disconnect(transport_of(async_socket));
 
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_084 (records recycled after the callbacks) */
     lock_acquire(&async_socket->lock);
@@ -1407,14 +1565,22 @@ static bool check_send_args(ASYNC_SOCKET_HANDLE async_socket, const ASYNC_SOCKET
 }
 
 /* The send went out whole, or failed, before anything was queued. Returns what send_async
- * returns; the callback (success only) runs inline. */
-static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(ASYNC_SOCKET* socket, IO_STATUS status, int error, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
+ * returns; the callback (success, or a failure after some bytes went out) runs inline. */
+static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(ASYNC_SOCKET* socket, IO_STATUS status, int error, bool sent_some, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
 {
     if (status == IO_DONE)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_061 */
         on_send_complete(context, ASYNC_SOCKET_SEND_OK);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_062 */
+        return ASYNC_SOCKET_SEND_SYNC_OK;
+    }
+    if (sent_some)
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_035: part of the payload is on the wire, so the send
+         * was accepted; refusing it would invite a retry that sends those bytes twice */
+        LogError("async socket %p: send failed after part of it went out, errno=%d", (void*)socket, error);
+        on_send_complete(context, send_failure_result(error));
         return ASYNC_SOCKET_SEND_SYNC_OK;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_008: failures return without calling back */
@@ -1479,7 +1645,7 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
         op_recycle(socket, op);
     }
     /* sends queued behind this one by other threads need a dispatcher when there is room */
-    bool need_dispatch = socket->sends.head != NULL && socket->writable && kick_locked(socket);
+    bool need_dispatch = socket->sends.tail != NULL && socket->writable && kick_locked(socket);
     lock_release(&socket->lock);
     if (need_dispatch)
     {
@@ -1487,7 +1653,7 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     }
     ASYNC_SOCKET_SEND_SYNC_RESULT result = (status == IO_CLOSED) ? ASYNC_SOCKET_SEND_SYNC_NOT_OPEN :
         (status == IO_WOULD_BLOCK) ? ASYNC_SOCKET_SEND_SYNC_OK :
-        finish_inline_send(socket, status, error, on_send_complete, context);
+        finish_inline_send(socket, status, error, index > 0 || offset > 0, on_send_complete, context);
 
     lock_acquire(&socket->lock);
     leave_locked(socket, &scope);
@@ -1522,7 +1688,7 @@ ASYNC_SOCKET_SEND_SYNC_RESULT async_socket_send_async(ASYNC_SOCKET_HANDLE async_
      * a chain of sends never nests, and several sends leave in one sendmsg.
      * Codes_SRS_ASYNC_SOCKET_LINUX_99_025 */
     bool nested = callback_scope__depth(async_socket) != 0;
-    if (async_socket->sends.head == NULL && !async_socket->write_busy && !nested)
+    if (async_socket->sends.tail == NULL && !async_socket->write_busy && !nested)
     {
         return send_inline(async_socket, op, payload, buffer_count, on_send_complete, on_send_complete_context);
     }
@@ -1578,7 +1744,7 @@ int async_socket_receive_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_BU
     }
     op_fill(op, KIND_RECEIVE, payload, buffer_count, on_receive_complete_context);
     op->on_complete.receive = on_receive_complete;
-    bool first = (async_socket->receives.head == NULL);
+    bool first = (async_socket->receives.tail == NULL);
     queue_push(&async_socket->receives, op);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_102: the registration made at open reports new data; data
      * that may already be waiting is read on a worker, never here
@@ -1653,7 +1819,7 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
         if (async_socket->in_seq + async_socket->out_seq != seen)
         {
             /* an event, maybe the re-arm's own, arrived while the notify could not take it */
-            async_socket->pending_events |= async_socket->last_events;
+            async_socket->pending_events = (uint16_t)(async_socket->pending_events | async_socket->last_events);
             need_dispatch = kick_locked(async_socket);
         }
     }

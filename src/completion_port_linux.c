@@ -5,8 +5,10 @@
  * removed finds a newer generation (or none) in the table and is dropped. Nothing the kernel can
  * hand back ever points at freed memory.
  *
- * Each table slot has a tiny spin lock, taken only long enough to read the slot and take a
- * reference on its owner: there is no port-wide lock on the event path. */
+ * Each table slot is one word: the registration's pointer, with a spin lock in its low bit, taken
+ * only long enough to read the slot and take a reference on its owner: there is no port-wide lock
+ * on the event path. Generations come from one port-wide counter, so a slot needs no counter of
+ * its own (8 bytes per fd). */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -27,11 +29,11 @@
 #define EVENT_BATCH 64
 #define WAKE_TOKEN UINT64_MAX
 
+#define SLOT_LOCKED ((uintptr_t)1) /* COMPLETION_PORT_IO is pointer-aligned: bit 0 is free */
+
 typedef struct SLOT_TAG
 {
-    atomic_flag lock;
-    uint32_t generation;
-    COMPLETION_PORT_IO* io;
+    _Atomic(uintptr_t) word; /* the COMPLETION_PORT_IO*, or 0, | SLOT_LOCKED while locked */
 } SLOT;
 
 typedef struct COMPLETION_PORT_TAG
@@ -45,6 +47,7 @@ typedef struct COMPLETION_PORT_TAG
     pthread_t workers[COMPLETION_PORT_MAX_WORKERS];
 
     pthread_mutex_t table_lock; /* only for allocating chunks */
+    atomic_uint next_generation;
     _Atomic(SLOT*) chunks[CHUNK_COUNT];
 
     pthread_mutex_t post_lock;
@@ -58,7 +61,7 @@ static _Thread_local COMPLETION_PORT* current_worker_port __attribute__((tls_mod
 
 static void slot_lock(SLOT* slot)
 {
-    while (atomic_flag_test_and_set_explicit(&slot->lock, memory_order_acquire))
+    while ((atomic_fetch_or_explicit(&slot->word, SLOT_LOCKED, memory_order_acquire) & SLOT_LOCKED) != 0)
     {
         sched_yield();
     }
@@ -66,7 +69,19 @@ static void slot_lock(SLOT* slot)
 
 static void slot_unlock(SLOT* slot)
 {
-    atomic_flag_clear_explicit(&slot->lock, memory_order_release);
+    (void)atomic_fetch_and_explicit(&slot->word, ~SLOT_LOCKED, memory_order_release);
+}
+
+/* Slot locked. */
+static COMPLETION_PORT_IO* slot_io(SLOT* slot)
+{
+    return (COMPLETION_PORT_IO*)(atomic_load_explicit(&slot->word, memory_order_relaxed) & ~SLOT_LOCKED);
+}
+
+/* Slot locked; it stays locked. */
+static void slot_set_io(SLOT* slot, COMPLETION_PORT_IO* io)
+{
+    atomic_store_explicit(&slot->word, (uintptr_t)io | SLOT_LOCKED, memory_order_relaxed);
 }
 
 static SLOT* find_slot(COMPLETION_PORT* port, int fd)
@@ -91,7 +106,7 @@ static SLOT* get_or_create_slot(COMPLETION_PORT* port, int fd)
     SLOT* chunk = atomic_load_explicit(entry, memory_order_relaxed);
     if (chunk == NULL)
     {
-        /* zeroed memory is a valid unlocked atomic_flag on every Linux target */
+        /* zeroed memory is an empty, unlocked slot */
         chunk = sys_calloc(SLOTS_PER_CHUNK, sizeof(SLOT));
         if (chunk != NULL)
         {
@@ -120,10 +135,11 @@ static void deliver(COMPLETION_PORT* port, uint64_t token, uint32_t events)
         return;
     }
     slot_lock(slot);
-    COMPLETION_PORT_IO* io = slot->io;
+    COMPLETION_PORT_IO* io = slot_io(slot);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_011 */
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_079: an event whose registration is gone finds no io */
-    if (io != NULL && slot->generation == (uint32_t)(token >> 32))
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_079: an event whose registration is gone finds no io; the
+     * io in the slot is alive while it is there (remove empties the slot under its lock) */
+    if (io != NULL && io->generation == (uint32_t)(token >> 32))
     {
         io->hold(io);
     }
@@ -318,6 +334,7 @@ COMPLETION_PORT_HANDLE completion_port_create(uint32_t worker_count)
     atomic_init(&port->refcount, 1);
     atomic_init(&port->stopping, false);
     atomic_init(&port->free_on_worker_exit, false);
+    atomic_init(&port->next_generation, 0);
     port->worker_count = (worker_count == 0) ? completion_port_default_worker_count() : worker_count;
     (void)pthread_mutex_init(&port->table_lock, NULL);
     (void)pthread_mutex_init(&port->post_lock, NULL);
@@ -406,11 +423,10 @@ int completion_port_add(COMPLETION_PORT_HANDLE completion_port, int fd, COMPLETI
         LogError("cannot register fd=%d (negative, beyond %u, or out of memory)", fd, CHUNK_COUNT * SLOTS_PER_CHUNK);
         return -1;
     }
-    slot_lock(slot);
-    slot->generation++;
-    slot->io = io;
     io->fd = fd;
-    io->generation = slot->generation;
+    io->generation = atomic_fetch_add_explicit(&completion_port->next_generation, 1, memory_order_relaxed) + 1;
+    slot_lock(slot);
+    slot_set_io(slot, io);
     slot_unlock(slot);
 
     struct epoll_event event = {
@@ -421,7 +437,7 @@ int completion_port_add(COMPLETION_PORT_HANDLE completion_port, int fd, COMPLETI
     {
         LogError("epoll_ctl(ADD) failed for fd=%d, errno=%d", fd, errno);
         slot_lock(slot);
-        slot->io = NULL;
+        slot_set_io(slot, NULL);
         slot_unlock(slot);
         return -1;
     }
@@ -460,9 +476,9 @@ void completion_port_remove(COMPLETION_PORT_HANDLE completion_port, COMPLETION_P
         return;
     }
     slot_lock(slot);
-    if (slot->io == io)
+    if (slot_io(slot) == io)
     {
-        slot->io = NULL;
+        slot_set_io(slot, NULL);
     }
     slot_unlock(slot);
     if (sys_epoll_ctl(completion_port->epoll_fd, EPOLL_CTL_DEL, io->fd, NULL) != 0)

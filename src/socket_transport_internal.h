@@ -12,4 +12,18 @@
 ssize_t socket_transport__sendv(SOCKET_TRANSPORT_HANDLE socket_transport, const struct iovec* iov, int iov_count);
 ssize_t socket_transport__recvv(SOCKET_TRANSPORT_HANDLE socket_transport, struct iovec* iov, int iov_count);
 
+/* Room for a transport kept inside another object (an async socket keeps its default transport
+ * in itself: one allocation less per socket). socket_transport_linux.c checks that its transport
+ * fits; grow this if it stops fitting. */
+typedef struct SOCKET_TRANSPORT__STORAGE_TAG
+{
+    _Alignas(8) unsigned char bytes[8];
+} SOCKET_TRANSPORT__STORAGE;
+
+/* Makes, in `storage`, the transport that socket_transport_create_from_socket would allocate for
+ * `socket_handle` (INVALID_SOCKET gives a transport without a socket). It cannot fail. */
+SOCKET_TRANSPORT_HANDLE socket_transport__init_from_socket(SOCKET_TRANSPORT__STORAGE* storage, SOCKET_HANDLE socket_handle);
+/* Ends a transport made by socket_transport__init_from_socket: disconnects it; frees nothing. */
+void socket_transport__deinit(SOCKET_TRANSPORT_HANDLE socket_transport);
+
 #endif /* SOCKET_TRANSPORT_INTERNAL_H */

@@ -66,6 +66,21 @@ SOCKET_TRANSPORT_HANDLE socket_transport_create_from_socket(SOCKET_HANDLE socket
     return transport;
 }
 
+_Static_assert(sizeof(SOCKET_TRANSPORT) <= sizeof(SOCKET_TRANSPORT__STORAGE), "a socket transport must fit SOCKET_TRANSPORT__STORAGE");
+
+SOCKET_TRANSPORT_HANDLE socket_transport__init_from_socket(SOCKET_TRANSPORT__STORAGE* storage, SOCKET_HANDLE socket_handle)
+{
+    SOCKET_TRANSPORT* transport = (SOCKET_TRANSPORT*)storage;
+    transport->fd = socket_handle;
+    transport->type = SOCKET_TRANSPORT_CLIENT;
+    return transport;
+}
+
+void socket_transport__deinit(SOCKET_TRANSPORT_HANDLE socket_transport)
+{
+    socket_transport_disconnect(socket_transport);
+}
+
 SOCKET_TRANSPORT_HANDLE socket_transport_create_client(void)
 {
     /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_001 */

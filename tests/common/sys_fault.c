@@ -24,6 +24,13 @@ typedef struct SYS_FAULT_STATE_TAG
 
 static _Thread_local SYS_FAULT_STATE fault_state;
 
+/* The process-wide arm. `calls` numbers the counted calls; the one numbered `nth` fails. */
+static atomic_uint any_categories;
+static atomic_uint any_nth;
+static atomic_int any_error;
+static atomic_uint any_calls;
+static atomic_bool any_fired;
+
 static atomic_int_fast64_t live_allocations;
 static atomic_size_t send_limit;
 static atomic_size_t recv_limit;
@@ -51,6 +58,32 @@ uint32_t sys_fault_calls(void)
 bool sys_fault_fired(void)
 {
     return fault_state.fired;
+}
+
+void sys_fault_arm_any_thread(uint32_t categories, uint32_t nth, int error)
+{
+    /* Disarmed while the count is reset, so a worker's call cannot be numbered by a stale arm. */
+    atomic_store(&any_categories, 0);
+    atomic_store(&any_nth, nth);
+    atomic_store(&any_error, error);
+    atomic_store(&any_calls, 0);
+    atomic_store(&any_fired, false);
+    atomic_store(&any_categories, categories);
+}
+
+void sys_fault_disarm_any_thread(void)
+{
+    atomic_store(&any_categories, 0);
+}
+
+uint32_t sys_fault_any_thread_calls(void)
+{
+    return atomic_load(&any_calls);
+}
+
+bool sys_fault_any_thread_fired(void)
+{
+    return atomic_load(&any_fired);
 }
 
 int64_t sys_fault_live_allocations(void)
@@ -82,8 +115,28 @@ void sys_fault_set_recv_limit(size_t max_bytes_per_call)
 
 /* Counts a call in `category` on this thread; true when it is the one to fail. errno is set to
  * the armed error (or `fallback`) when it is. */
+static bool fault_now_any_thread(uint32_t category, int fallback)
+{
+    if ((atomic_load(&any_categories) & category) == 0)
+    {
+        return false;
+    }
+    /* Each call gets its own number, so exactly one call fails however the threads interleave. */
+    if (atomic_fetch_add(&any_calls, 1) + 1 != atomic_load(&any_nth))
+    {
+        return false;
+    }
+    atomic_store(&any_fired, true);
+    errno = (atomic_load(&any_error) != 0) ? atomic_load(&any_error) : fallback;
+    return true;
+}
+
 static bool fault_now(uint32_t category, int fallback)
 {
+    if (fault_now_any_thread(category, fallback))
+    {
+        return true;
+    }
     if ((fault_state.categories & category) == 0)
     {
         return false;
@@ -222,10 +275,19 @@ ssize_t sys_sendmsg(int fd, const struct msghdr* msg, int flags)
     return sendmsg(fd, msg, flags);
 }
 
+static atomic_uint_fast64_t recvmsg_calls;
+
+uint64_t sys_fault_recvmsg_calls(void)
+{
+    return atomic_load(&recvmsg_calls);
+}
+
 ssize_t sys_recvmsg(int fd, struct msghdr* msg, int flags)
 {
     struct iovec limited[SYS_FAULT_MAX_IOV];
     size_t used;
+
+    (void)atomic_fetch_add(&recvmsg_calls, 1);
 
     if (fault_now(SYS_FAULT_RECV, EIO))
     {

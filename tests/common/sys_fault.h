@@ -42,6 +42,17 @@ uint32_t sys_fault_calls(void);
 /* Whether the armed fault has been injected on this thread. */
 bool sys_fault_fired(void);
 
+/* Process-wide, one-shot: the nth call in `categories` made on ANY thread fails with `error` (0
+ * as above). For the work done on the completion port's workers (a queued send's sendmsg, a
+ * pending receive's recvmsg), which the per-thread arm cannot reach. The count is taken in the
+ * order the calls are made, so the sweep that uses it counts how many points it covered rather
+ * than expecting a fixed number. Independent of the per-thread arm. */
+void sys_fault_arm_any_thread(uint32_t categories, uint32_t nth, int error);
+void sys_fault_disarm_any_thread(void);
+/* Calls in the categories armed by sys_fault_arm_any_thread, on all threads, since it was armed. */
+uint32_t sys_fault_any_thread_calls(void);
+bool sys_fault_any_thread_fired(void);
+
 /* Successful sys_malloc / sys_calloc calls minus sys_free calls with a non-NULL pointer, over all
  * threads since the process started. */
 int64_t sys_fault_live_allocations(void);
@@ -50,5 +61,9 @@ int64_t sys_fault_live_allocations(void);
  * truncating the iovec list; 0 turns the limit off. */
 void sys_fault_set_send_limit(size_t max_bytes_per_call);
 void sys_fault_set_recv_limit(size_t max_bytes_per_call);
+
+/* sys_recvmsg calls made on any thread since the process started (syscalls per operation are a
+ * property the library promises, so tests count them). */
+uint64_t sys_fault_recvmsg_calls(void);
 
 #endif /* SYS_FAULT_H */

@@ -46,6 +46,17 @@ void test_baseline_assert_back_to(TEST_BASELINE baseline);
  * fails. */
 void test_read_exact(int fd, uint8_t* buf, size_t len);
 
+/* The count a long test loop runs: `full`, or `slow` when the environment variable
+ * ASYNC_SOCKET_SLOW_CHECK is set to a non-zero number (the valgrind and TSan trees of make check
+ * set it). Memcheck runs the code tens of times slower and TSan several times; such a test keeps
+ * its assertions and its timeout and does less work. */
+uint32_t test_count_unless_slow(uint32_t full, uint32_t slow);
+
+/* What TEST_WAIT_UNTIL multiplies its timeout by: 1, or 4 when ASYNC_SOCKET_SLOW_CHECK is set
+ * (on a loaded machine a tool that runs one thread at a time can take that much longer). Only the
+ * time a failing wait takes to fail grows; a wait that succeeds returns as soon as it does. */
+uint64_t test_wait_scale(void);
+
 void test_sleep_ms(unsigned int ms);
 
 /* CLOCK_MONOTONIC in milliseconds. */
@@ -65,17 +76,17 @@ void test_fill_pattern(uint8_t* buf, size_t len, uint64_t offset);
 size_t test_check_pattern(const uint8_t* buf, size_t len, uint64_t offset);
 
 /* Polls cond every millisecond; fails the current cmocka test when it is still false after
- * timeout_ms. */
+ * timeout_ms (times test_wait_scale()). */
 #define TEST_WAIT_UNTIL(cond, timeout_ms)                                                              \
     do                                                                                                 \
     {                                                                                                  \
         const uint64_t test_wait_start_ = test_now_ms();                                               \
         while (!(cond))                                                                                \
         {                                                                                              \
-            if (test_now_ms() - test_wait_start_ > (uint64_t)(timeout_ms))                             \
+            if (test_now_ms() - test_wait_start_ > (uint64_t)(timeout_ms) * test_wait_scale())        \
             {                                                                                          \
                 fail_msg("timed out after %llu ms waiting for: %s",                                    \
-                         (unsigned long long)(timeout_ms), #cond);                                     \
+                         (unsigned long long)(timeout_ms) * test_wait_scale(), #cond);                 \
             }                                                                                          \
             test_sleep_ms(1);                                                                          \
         }                                                                                              \

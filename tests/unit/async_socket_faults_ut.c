@@ -8,21 +8,48 @@
 #include "async_socket_ut_util.h"
 
 #include "test_main.h"
+#include "sys.h"
+
+#include "c_pal/platform_linux.h"
 
 /* Upper bound for a sweep, far above any operation's call count. */
 #define SWEEP_LIMIT 64
 
+/* The public operations the sweeps are counted under, in the order the summary prints them. */
+typedef enum OPERATION_TAG
+{
+    OP_CREATE,
+    OP_OPEN,
+    OP_SEND,
+    OP_RECEIVE,
+    OP_NOTIFY,
+    OP_CLOSE,
+    OP_DESTROY,
+    OP_PLATFORM_INIT,
+    OP_EXECUTION_ENGINE_CREATE,
+    OPERATION_COUNT
+} OPERATION;
+
+static const char* const operation_names[OPERATION_COUNT] = {
+    "create", "open", "send", "receive", "notify", "close", "destroy", "platform_init", "execution_engine_create"};
+
+/* Failure points swept per operation by the cases run in this process (the group teardown
+ * prints them: run the executable with no argument for the whole sweep). */
+static uint32_t operation_points[OPERATION_COUNT];
+
 typedef struct SWEEP_TAG
 {
     const char* name;
+    OPERATION operation;
     uint32_t points;   /* failure points injected */
     int min_errors;    /* log lines (ERROR, or ERROR + WARNING for close) per failure: smallest, largest */
     int max_errors;
 } SWEEP;
 
-static void sweep_init(SWEEP* sweep, const char* name)
+static void sweep_init_for(SWEEP* sweep, OPERATION operation, const char* name)
 {
     sweep->name = name;
+    sweep->operation = operation;
     sweep->points = 0;
     sweep->min_errors = INT32_MAX;
     sweep->max_errors = 0;
@@ -31,8 +58,23 @@ static void sweep_init(SWEEP* sweep, const char* name)
 static void sweep_note_failure(SWEEP* sweep, int errors)
 {
     sweep->points++;
+    operation_points[sweep->operation]++;
     sweep->min_errors = (errors < sweep->min_errors) ? errors : sweep->min_errors;
     sweep->max_errors = (errors > sweep->max_errors) ? errors : sweep->max_errors;
+}
+
+static int print_sweep_summary(void** state)
+{
+    (void)state;
+    uint32_t total = 0;
+    (void)printf("fault sweep:");
+    for (int i = 0; i < OPERATION_COUNT; i++)
+    {
+        (void)printf(" %s %u,", operation_names[i], operation_points[i]);
+        total += operation_points[i];
+    }
+    (void)printf(" total %u\n", total);
+    return 0;
 }
 
 static void sweep_report(const SWEEP* sweep)
@@ -53,7 +95,7 @@ static void sweep_create(bool with_transport, const char* name)
 {
     ENV env = env_begin();
     SWEEP sweep;
-    sweep_init(&sweep, name);
+    sweep_init_for(&sweep, OP_CREATE, name);
     TRANSPORT t;
     for (uint32_t n = 1; n < SWEEP_LIMIT; n++)
     {
@@ -106,7 +148,9 @@ static void sweep_create(bool with_transport, const char* name)
         transport_deinit(&t);
     }
     sweep_report(&sweep);
-    assert_true(sweep.points >= 2); /* the socket and its transport */
+    /* the default socket is one allocation (its transport lives inside it); a custom transport
+     * adds the record of its hooks */
+    assert_int_equal(sweep.points, with_transport ? 2 : 1);
     env_end(env);
 }
 
@@ -140,7 +184,7 @@ static void async_socket_open_async_fault_sweep(void** state)
     (void)state;
     ENV env = env_begin();
     SWEEP sweep;
-    sweep_init(&sweep, "async_socket_open_async");
+    sweep_init_for(&sweep, OP_OPEN, "async_socket_open_async");
     int fds[2];
     make_unix_pair(fds, 0);
     ASYNC_SOCKET_HANDLE s = async_socket_create(NULL, fds[0]);
@@ -213,7 +257,7 @@ static void async_socket_open_async_fault_sweep(void** state)
 static uint32_t sweep_inline_send(bool warm)
 {
     SWEEP sweep;
-    sweep_init(&sweep, warm ? "async_socket_send_async (inline, warm socket)" : "async_socket_send_async (inline, fresh socket)");
+    sweep_init_for(&sweep, OP_SEND, warm ? "async_socket_send_async (inline, warm socket)" : "async_socket_send_async (inline, fresh socket)");
     uint8_t data[1000];
     test_fill_pattern(data, sizeof(data), 0);
     ASYNC_SOCKET_BUFFER buffers[2] = {{.buffer = data, .length = 400}, {.buffer = data + 400, .length = 600}};
@@ -327,7 +371,7 @@ static void async_socket_send_async_partial_fault_sweep(void** state)
     (void)state;
     ENV env = env_begin();
     SWEEP sweep;
-    sweep_init(&sweep, "async_socket_send_async (partial, rest queued)");
+    sweep_init_for(&sweep, OP_SEND, "async_socket_send_async (partial, rest queued)");
     const uint32_t size = 256 * 1024;
     uint8_t* data = malloc(size);
     assert_non_null(data);
@@ -389,7 +433,7 @@ static void async_socket_send_async_queued_fault_sweep(void** state)
     (void)state;
     ENV env = env_begin();
     SWEEP sweep;
-    sweep_init(&sweep, "async_socket_send_async (queued behind another send)");
+    sweep_init_for(&sweep, OP_SEND, "async_socket_send_async (queued behind another send)");
     const uint32_t first_size = 256 * 1024;
     uint8_t second[300];
     for (uint32_t n = 1; n < SWEEP_LIMIT; n++)
@@ -460,7 +504,7 @@ static uint32_t sweep_receive(uint32_t buffer_count, bool warm)
     SWEEP sweep;
     char name[96];
     (void)snprintf(name, sizeof(name), "async_socket_receive_async (%u buffers, %s socket)", buffer_count, warm ? "warm" : "fresh");
-    sweep_init(&sweep, name);
+    sweep_init_for(&sweep, OP_RECEIVE, name);
     for (uint32_t n = 1; n < SWEEP_LIMIT; n++)
     {
         int fds[2];
@@ -554,7 +598,7 @@ static void async_socket_notify_io_async_fault_sweep(void** state)
     for (size_t k = 0; k < 2; k++)
     {
         SWEEP sweep;
-        sweep_init(&sweep, (k == 0) ? "async_socket_notify_io_async (IN)" : "async_socket_notify_io_async (OUT)");
+        sweep_init_for(&sweep, OP_NOTIFY, (k == 0) ? "async_socket_notify_io_async (IN)" : "async_socket_notify_io_async (OUT)");
         for (uint32_t n = 1; n < SWEEP_LIMIT; n++)
         {
             int fds[2];
@@ -646,7 +690,7 @@ static void check_abandoned(PENDING* pending)
 static uint32_t sweep_close(uint32_t categories, bool by_destroy, const char* name)
 {
     SWEEP sweep;
-    sweep_init(&sweep, name);
+    sweep_init_for(&sweep, by_destroy ? OP_DESTROY : OP_CLOSE, name);
     for (uint32_t n = 1; n < SWEEP_LIMIT; n++)
     {
         int fds[2];
@@ -718,7 +762,7 @@ static void async_socket_destroy_fault_sweep(void** state)
 
     /* a socket that was never opened: destroy releases the transport, which closes the fd */
     SWEEP sweep;
-    sweep_init(&sweep, "async_socket_destroy (never opened, with shutdown, close)");
+    sweep_init_for(&sweep, OP_DESTROY, "async_socket_destroy (never opened, with shutdown, close)");
     for (uint32_t n = 1; n < SWEEP_LIMIT; n++)
     {
         int fds[2];
@@ -750,6 +794,367 @@ static void async_socket_destroy_fault_sweep(void** state)
     env_end(env);
 }
 
+/* ---- send and receive through the transport, on the workers ---- */
+
+/* A custom transport that does its I/O through the system seam, so that the any-thread fault arm
+ * reaches it as it reaches the default transport's sendmsg/recvmsg. */
+static int seam_on_send(void* context, ASYNC_SOCKET_HANDLE async_socket, const void* buf, size_t len)
+{
+    (void)async_socket;
+    struct iovec iov = {.iov_base = (void*)buf, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    return (int)sys_sendmsg(*(int*)context, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static int seam_on_recv(void* context, ASYNC_SOCKET_HANDLE async_socket, void* buf, size_t len)
+{
+    (void)async_socket;
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    return (int)sys_recvmsg(*(int*)context, &msg, MSG_DONTWAIT);
+}
+
+static ASYNC_SOCKET_HANDLE open_on_transport(int* fd, bool custom)
+{
+    return custom ? open_socket_with(async_socket_create_with_transport(NULL, *fd, seam_on_send, fd, seam_on_recv, fd)) : open_socket(*fd);
+}
+
+/* Opens and destroys one socket, so that the port's fd table has its memory (kept until the
+ * platform goes) before a sweep compares allocations. */
+static void warm_up_port(bool custom)
+{
+    int fds[2];
+    make_unix_pair(fds, 0);
+    async_socket_destroy(open_on_transport(&fds[0], custom));
+    (void)close(fds[1]);
+}
+
+/* Reads what the socket sends until `cb` has been called back and nothing more comes for 20 ms
+ * (at most 5 s); returns the number of bytes, which must all match the pattern from offset 0 and
+ * not exceed `size`. */
+static size_t peer_read_until_quiet(int fd, uint8_t* buf, size_t size, const CB* cb)
+{
+    size_t got = 0;
+    uint64_t start = test_now_ms();
+    while (test_now_ms() - start < 5000)
+    {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 20) <= 0)
+        {
+            if (atomic_load(&cb->calls) > 0)
+            {
+                break;
+            }
+            continue;
+        }
+        uint8_t extra;
+        ssize_t n = (got < size) ? recv(fd, buf + got, size - got, MSG_DONTWAIT) : recv(fd, &extra, 1, MSG_DONTWAIT);
+        assert_true(n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)));
+        assert_true(got < size); /* a byte more than was sent */
+        got += (n > 0) ? (size_t)n : 0;
+    }
+    assert_int_equal(test_check_pattern(buf, got, 0), got);
+    return got;
+}
+
+/* The nth sendmsg of a send (inline or on a worker, default or custom transport) fails, with each
+ * call capped at 2048 bytes so that one send takes many. A send that fails before a byte has gone
+ * out returns ERROR without a callback; once bytes are out it is accepted and called back once
+ * with SEND_ERROR; either way the peer gets a prefix of the payload, every byte in order. */
+static uint32_t sweep_transport_send(bool custom, int error, ASYNC_SOCKET_SEND_RESULT expected, const char* name)
+{
+    SWEEP sweep;
+    sweep_init_for(&sweep, OP_SEND, name);
+    const size_t size = 16 * 1024;
+    uint8_t* data = malloc(size);
+    uint8_t* got_buf = malloc(size);
+    assert_non_null(data);
+    assert_non_null(got_buf);
+    test_fill_pattern(data, size, 0);
+    ASYNC_SOCKET_BUFFER buffers[2] = {{.buffer = data, .length = 5000}, {.buffer = data + 5000, .length = (uint32_t)size - 5000}};
+    warm_up_port(custom);
+    uint32_t n;
+    for (n = 1; n < 4 * SWEEP_LIMIT; n++)
+    {
+        int64_t before = sys_fault_live_allocations();
+        int open_fds = test_count_open_fds();
+        int fds[2];
+        make_unix_pair(fds, 4096);
+        ASYNC_SOCKET_HANDLE s = open_on_transport(&fds[0], custom);
+        CB sent;
+        cb_init(&sent);
+        sys_fault_set_send_limit(2048);
+        log_capture_start();
+        sys_fault_arm_any_thread(SYS_FAULT_SEND, n, error);
+        ASYNC_SOCKET_SEND_SYNC_RESULT result = send_marked(s, buffers, 2, on_send_cb, &sent);
+        size_t got = peer_read_until_quiet(fds[1], got_buf, size, &sent);
+        bool fired = sys_fault_any_thread_fired();
+        sys_fault_disarm_any_thread();
+        sys_fault_set_send_limit(0);
+        int errors = log_capture_stop();
+        if (!fired)
+        {
+            assert_int_equal(result, ASYNC_SOCKET_SEND_SYNC_OK);
+            assert_int_equal(errors, 0);
+            TEST_WAIT_UNTIL(atomic_load(&sent.calls) == 1, 2000);
+            assert_int_equal(atomic_load(&sent.result), ASYNC_SOCKET_SEND_OK);
+            assert_int_equal(got, size);
+        }
+        else if (result == ASYNC_SOCKET_SEND_SYNC_OK)
+        {
+            TEST_WAIT_UNTIL(atomic_load(&sent.calls) == 1, 2000);
+            assert_int_equal(atomic_load(&sent.result), expected);
+            assert_true(got < size);
+            sweep_note_failure(&sweep, errors);
+        }
+        else
+        {
+            /* refused: nothing of it may be on the wire, and no callback follows */
+            assert_int_equal(result, (expected == ASYNC_SOCKET_SEND_ERROR) ? ASYNC_SOCKET_SEND_SYNC_ERROR : ASYNC_SOCKET_SEND_SYNC_NOT_OPEN);
+            if (got != 0)
+            {
+                fail_msg("%s: send_async refused the send after %zu of its bytes went out (failure point %u)", name, got, n);
+            }
+            ASSERT_ERROR_LINES(errors + log_capture.warnings, 1);
+            sweep_note_failure(&sweep, errors);
+        }
+        test_sleep_ms(5);
+        async_socket_destroy(s);
+        assert_int_equal(atomic_load(&sent.calls), (result == ASYNC_SOCKET_SEND_SYNC_OK) ? 1 : 0);
+        (void)close(fds[1]);
+        assert_int_equal(sys_fault_live_allocations(), before);
+        assert_int_equal(test_count_open_fds(), open_fds);
+        if (!fired)
+        {
+            break;
+        }
+    }
+    assert_true(n < 4 * SWEEP_LIMIT);
+    sweep_report(&sweep);
+    free(got_buf);
+    free(data);
+    return sweep.points;
+}
+
+/* Tests_SRS_ASYNC_SOCKET_LINUX_11_097 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_11_099 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_11_098 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_035 */
+static void async_socket_send_through_the_transport_fault_sweep(void** state)
+{
+    (void)state;
+    ENV env = env_begin();
+    assert_true(sweep_transport_send(false, EIO, ASYNC_SOCKET_SEND_ERROR, "async_socket_send_async (sendmsg fails, default transport, EIO)") >= 4);
+    assert_true(sweep_transport_send(false, ECONNRESET, ASYNC_SOCKET_SEND_ABANDONED, "async_socket_send_async (sendmsg fails, default transport, ECONNRESET)") >= 4);
+    assert_true(sweep_transport_send(true, EIO, ASYNC_SOCKET_SEND_ERROR, "async_socket_send_async (on_send fails, custom transport, EIO)") >= 4);
+    env_end(env);
+}
+
+/* The nth recvmsg of a receive (on a worker; default or custom transport, each call capped at 256
+ * bytes, so the receive ends after its first short read and the sweep has few points) fails. A receive that holds no byte yet completes once with RECEIVE_ERROR; one that holds
+ * bytes completes once with RECEIVE_OK and them. Either way no byte is lost: later receives get
+ * the rest of the stream, in order. */
+static uint32_t sweep_transport_receive(bool custom, const char* name)
+{
+    SWEEP sweep;
+    sweep_init_for(&sweep, OP_RECEIVE, name);
+    enum { SIZE = 4096 };
+    warm_up_port(custom);
+    uint32_t n;
+    for (n = 1; n < 4 * SWEEP_LIMIT; n++)
+    {
+        int64_t before = sys_fault_live_allocations();
+        int open_fds = test_count_open_fds();
+        int fds[2];
+        make_unix_pair(fds, 0);
+        ASYNC_SOCKET_HANDLE s = open_on_transport(&fds[0], custom);
+        uint8_t* in = calloc(1, SIZE);
+        assert_non_null(in);
+        ASYNC_SOCKET_BUFFER buffers[2] = {{.buffer = in, .length = SIZE / 2}, {.buffer = in + SIZE / 2, .length = SIZE / 2}};
+        CB received;
+        cb_init(&received);
+        sys_fault_set_recv_limit(256);
+        log_capture_start();
+        sys_fault_arm_any_thread(SYS_FAULT_RECV, n, EIO);
+        assert_int_equal(receive_marked(s, buffers, 2, on_receive_cb, &received), 0);
+        peer_write_pattern(fds[1], 0, SIZE);
+        TEST_WAIT_UNTIL(atomic_load(&received.calls) == 1, 2000);
+        bool fired = sys_fault_any_thread_fired();
+        sys_fault_disarm_any_thread();
+        int errors = log_capture_stop();
+        uint32_t bytes = atomic_load(&received.bytes);
+        if (!fired)
+        {
+            assert_int_equal(atomic_load(&received.result), ASYNC_SOCKET_RECEIVE_OK);
+        }
+        else if (atomic_load(&received.result) == ASYNC_SOCKET_RECEIVE_ERROR)
+        {
+            assert_int_equal(bytes, 0);
+            sweep_note_failure(&sweep, errors);
+        }
+        else
+        {
+            assert_int_equal(atomic_load(&received.result), ASYNC_SOCKET_RECEIVE_OK);
+            sweep_note_failure(&sweep, errors);
+        }
+        assert_true(bytes <= SIZE);
+        assert_int_equal(test_check_pattern(in, bytes, 0), bytes);
+        /* the rest of the stream comes to the next receives, in order */
+        uint32_t total = bytes;
+        while (total < SIZE)
+        {
+            CB next;
+            cb_init(&next);
+            ASYNC_SOCKET_BUFFER rest = {.buffer = in + total, .length = SIZE - total};
+            assert_int_equal(receive_marked(s, &rest, 1, on_receive_cb, &next), 0);
+            TEST_WAIT_UNTIL(atomic_load(&next.calls) == 1, 2000);
+            assert_int_equal(atomic_load(&next.result), ASYNC_SOCKET_RECEIVE_OK);
+            assert_true(atomic_load(&next.bytes) > 0);
+            total += atomic_load(&next.bytes);
+        }
+        sys_fault_set_recv_limit(0);
+        assert_int_equal(total, SIZE);
+        assert_int_equal(test_check_pattern(in, SIZE, 0), SIZE);
+        async_socket_destroy(s);
+        assert_int_equal(atomic_load(&received.calls), 1);
+        (void)close(fds[1]);
+        free(in);
+        assert_int_equal(sys_fault_live_allocations(), before);
+        assert_int_equal(test_count_open_fds(), open_fds);
+        if (!fired)
+        {
+            break;
+        }
+    }
+    assert_true(n < 4 * SWEEP_LIMIT);
+    sweep_report(&sweep);
+    return sweep.points;
+}
+
+/* Tests_SRS_ASYNC_SOCKET_LINUX_11_095 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_11_092 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_11_088 */
+static void async_socket_receive_through_the_transport_fault_sweep(void** state)
+{
+    (void)state;
+    ENV env = env_begin();
+    assert_true(sweep_transport_receive(false, "async_socket_receive_async (recvmsg fails, default transport)") >= 1);
+    assert_true(sweep_transport_receive(true, "async_socket_receive_async (on_recv fails, custom transport)") >= 1);
+    env_end(env);
+}
+
+/* ---- platform_init and execution_engine_create ---- */
+
+/* Sends 32 pattern bytes on a fresh socket and checks them at the peer: the platform works. */
+static void check_a_socket_works(EXECUTION_ENGINE_HANDLE engine)
+{
+    int fds[2];
+    make_unix_pair(fds, 0);
+    ASYNC_SOCKET_HANDLE s = open_socket_with(async_socket_create(engine, fds[0]));
+    uint8_t data[32];
+    test_fill_pattern(data, sizeof(data), 0);
+    ASYNC_SOCKET_BUFFER buffer = {.buffer = data, .length = sizeof(data)};
+    CB sent;
+    cb_init(&sent);
+    assert_int_equal(send_marked(s, &buffer, 1, on_send_cb, &sent), ASYNC_SOCKET_SEND_SYNC_OK);
+    peer_read_pattern(fds[1], 0, sizeof(data));
+    async_socket_destroy(s);
+    assert_int_equal(atomic_load(&sent.calls), 1);
+    (void)close(fds[1]);
+}
+
+/* Every failure of platform_init (the port's memory, epoll_create1, eventfd, epoll_ctl, each of
+ * the workers) returns non-zero, logs, and gives back every allocation, fd and thread; the
+ * platform is not initialised after it, and the init that succeeds gives a working platform. */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_008 */
+static void platform_init_fault_sweep(void** state)
+{
+    (void)state;
+    sys_fault_disarm();
+    test_thread = pthread_self();
+    settle_threads();
+    assert_int_equal(platform_linux_set_worker_count(3), 0);
+    int64_t allocations = sys_fault_live_allocations();
+    int open_fds = test_count_open_fds();
+    int threads = test_count_threads();
+    SWEEP sweep;
+    sweep_init_for(&sweep, OP_PLATFORM_INIT, "platform_init (3 workers)");
+    for (uint32_t n = 1; n < SWEEP_LIMIT; n++)
+    {
+        log_capture_start();
+        sys_fault_arm(SYS_FAULT_ALL, n, EIO);
+        int result = platform_init();
+        bool fired = sys_fault_fired();
+        sys_fault_disarm();
+        int errors = log_capture_stop();
+        if (!fired)
+        {
+            assert_int_equal(result, 0);
+            assert_int_equal(errors, 0);
+            check_a_socket_works(NULL);
+            platform_deinit();
+            break;
+        }
+        assert_int_not_equal(result, 0);
+        assert_true(errors >= 1);
+        sweep_note_failure(&sweep, errors);
+        assert_int_equal(sys_fault_live_allocations(), allocations);
+        assert_int_equal(test_count_open_fds(), open_fds);
+        TEST_WAIT_UNTIL(test_count_threads() == threads, 1000);
+        /* not initialised: there is no port to get (which logs one error) */
+        log_capture_start();
+        assert_null(platform_get_completion_port());
+        ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    }
+    assert_int_equal(platform_linux_set_worker_count(0), 0);
+    assert_int_equal(sys_fault_live_allocations(), allocations);
+    assert_int_equal(test_count_open_fds(), open_fds);
+    TEST_WAIT_UNTIL(test_count_threads() == threads, 1000);
+    sweep_report(&sweep);
+    assert_true(sweep.points >= 7); /* memory, epoll, eventfd, epoll_ctl, three workers */
+}
+
+/* Every failure of execution_engine_create returns NULL, logs one line and frees what it took;
+ * the engine that is created works with a socket. */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_008 */
+static void execution_engine_create_fault_sweep(void** state)
+{
+    (void)state;
+    ENV env = env_begin();
+    SWEEP sweep;
+    sweep_init_for(&sweep, OP_EXECUTION_ENGINE_CREATE, "execution_engine_create");
+    const EXECUTION_ENGINE_PARAMETERS parameters = {.min_thread_count = 1, .max_thread_count = 4};
+    warm_up_port(false);
+    for (uint32_t n = 1; n < SWEEP_LIMIT; n++)
+    {
+        int64_t before = sys_fault_live_allocations();
+        int open_fds = test_count_open_fds();
+        log_capture_start();
+        sys_fault_arm(SYS_FAULT_ALL, n, ENOMEM);
+        EXECUTION_ENGINE_HANDLE engine = execution_engine_create(&parameters);
+        bool fired = sys_fault_fired();
+        sys_fault_disarm();
+        int errors = log_capture_stop();
+        if (!fired)
+        {
+            assert_non_null(engine);
+            assert_int_equal(errors, 0);
+            check_a_socket_works(engine);
+            execution_engine_dec_ref(engine);
+            assert_int_equal(sys_fault_live_allocations(), before);
+            break;
+        }
+        assert_null(engine);
+        ASSERT_ERROR_LINES(errors, 1);
+        sweep_note_failure(&sweep, errors);
+        assert_int_equal(sys_fault_live_allocations(), before);
+        assert_int_equal(test_count_open_fds(), open_fds);
+    }
+    sweep_report(&sweep);
+    assert_true(sweep.points >= 1); /* the engine's memory */
+    env_end(env);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(async_socket_create_fault_sweep),
     cmocka_unit_test(async_socket_create_with_transport_fault_sweep),
@@ -762,6 +1167,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(async_socket_notify_io_async_fault_sweep),
     cmocka_unit_test(async_socket_close_fault_sweep),
     cmocka_unit_test(async_socket_destroy_fault_sweep),
+    cmocka_unit_test(async_socket_send_through_the_transport_fault_sweep),
+    cmocka_unit_test(async_socket_receive_through_the_transport_fault_sweep),
+    cmocka_unit_test(platform_init_fault_sweep),
+    cmocka_unit_test(execution_engine_create_fault_sweep),
 };
 
-TEST_MAIN(tests)
+TEST_MAIN_WITH_GROUP(tests, NULL, print_sweep_summary)

@@ -493,6 +493,60 @@ static void async_socket_receive_async_scatters_over_many_buffers(void** state)
     env_end(env);
 }
 
+/* Several receives posted on the default transport are filled by one recvmsg, oldest first:
+ * each gets bytes in order and is called back in order; the last one reached may be partly
+ * filled, and the ones the data did not reach stay pending. */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_027 */
+static void async_socket_receives_posted_together_are_filled_by_one_recvmsg(void** state)
+{
+    (void)state;
+    ENV env = env_begin();
+    int fds[2];
+    make_unix_pair(fds, 0);
+    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    uint8_t in[4][16];
+    memset(in, 0, sizeof(in));
+    CB received[4];
+    for (int i = 0; i < 4; i++)
+    {
+        cb_init(&received[i]);
+        ASYNC_SOCKET_BUFFER buffer = {.buffer = in[i], .length = sizeof(in[i])};
+        assert_int_equal(receive_marked(s, &buffer, 1, on_receive_cb, &received[i]), 0);
+    }
+    test_sleep_ms(20);
+    uint64_t calls_before = sys_fault_recvmsg_calls();
+
+    /* 40 bytes: the first two receives full, the third with 8, the fourth untouched */
+    peer_write_pattern(fds[1], 0, 40);
+    TEST_WAIT_UNTIL(atomic_load(&received[2].calls) == 1, 2000);
+    test_sleep_ms(20);
+    assert_int_equal(sys_fault_recvmsg_calls() - calls_before, 1);
+    assert_int_equal(atomic_load(&received[0].bytes), 16);
+    assert_int_equal(atomic_load(&received[1].bytes), 16);
+    assert_int_equal(atomic_load(&received[2].bytes), 8);
+    assert_int_equal(atomic_load(&received[3].calls), 0);
+    for (int i = 0; i < 3; i++)
+    {
+        assert_int_equal(atomic_load(&received[i].result), ASYNC_SOCKET_RECEIVE_OK);
+        assert_int_equal(atomic_load(&received[i].test_thread_calls), 0);
+        assert_int_equal(test_check_pattern(in[i], atomic_load(&received[i].bytes), (uint64_t)i * 16), atomic_load(&received[i].bytes));
+    }
+    assert_int_equal(in[2][8], 0);
+
+    /* the next bytes go to the receive still pending */
+    peer_write_pattern(fds[1], 40, 5);
+    TEST_WAIT_UNTIL(atomic_load(&received[3].calls) == 1, 2000);
+    assert_int_equal(atomic_load(&received[3].bytes), 5);
+    assert_int_equal(test_check_pattern(in[3], 5, 40), 5);
+    async_socket_destroy(s);
+    for (int i = 0; i < 4; i++)
+    {
+        assert_int_equal(atomic_load(&received[i].calls), 1);
+    }
+    (void)close(fds[1]);
+    env_end(env);
+}
+
 /* A custom transport's receive hook is called with the socket's handle, for one buffer at a
  * time; when a buffer is filled and more are left, it is called again for the next one. */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_083 */
@@ -1076,6 +1130,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(async_socket_waiting_send_is_abandoned_when_the_peer_resets),
     cmocka_unit_test(async_socket_receive_async_completes_when_data_arrives),
     cmocka_unit_test(async_socket_receive_async_scatters_over_many_buffers),
+    cmocka_unit_test(async_socket_receives_posted_together_are_filled_by_one_recvmsg),
     cmocka_unit_test(async_socket_receive_async_calls_the_transport_for_each_buffer),
     cmocka_unit_test(async_socket_receive_async_stays_pending_when_the_transport_says_eagain),
     cmocka_unit_test(async_socket_receive_async_is_abandoned_on_connection_reset),
