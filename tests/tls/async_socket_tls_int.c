@@ -78,6 +78,17 @@ static void env_end(MARK mark)
     assert_int_equal(test_count_open_fds(), mark.fds);
 }
 
+/* How many " | "-separated lines of `all` contain `needle`. */
+static int count_lines_with(const char* all, const char* needle)
+{
+    int count = 0;
+    for (const char* at = strstr(all, needle); at != NULL; at = strstr(at + 1, needle))
+    {
+        count++;
+    }
+    return count;
+}
+
 /* ---- a TLS pair over loopback ---- */
 
 typedef struct TLS_PAIR_TAG
@@ -844,7 +855,13 @@ static void close_from_callback_case(READER_ACTION action)
     async_socket_tls_destroy(pair.server_tls);
     reader_free(&at_client);
     writer_free(&from_server);
-    ASSERT_ERROR_LINES(log_capture_stop(), 0);
+    /* The client's close resets the server's sends: the TLS layer reports a gone connection as a
+     * warning. A server send that had part of its bytes out when that happened is accepted and
+     * called back ABANDONED, and the library logs that one as an error (99_035); nothing else may
+     * log an error. */
+    int errors = log_capture_stop();
+    ASSERT_ERROR_LINES(errors, count_lines_with(log_capture.all_errors, "send failed after part of it went out"));
+    assert_null(strstr(log_capture.all_errors, "TLS socket"));
     env_end(mark);
 }
 
