@@ -13,12 +13,18 @@ SUDO        := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # What each target needs, as kind:what:package. The package is installed only when the check
 # fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module, deb = an
 # installed Debian package.
-BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make \
+# libssl-dev (OpenSSL) is for the optional TLS layer, async_socket_tls, which CMake builds when
+# it finds OpenSSL.
+BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make pc:openssl:libssl-dev \
                file:/usr/include/stdio.h:libc6-dev
 # libuv is only a benchmark dependency; with it present the test build also compiles bench/ (not run).
 # iproute2's ip sets up the veth pair of async_socket_netns_int (skipped where namespaces are not allowed).
-TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev cmd:ip:iproute2
+TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev cmd:ip:iproute2 cmd:openssl:openssl
 BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
+# libFuzzer is in clang's compiler-rt (libclang-rt-14-dev).
+FUZZ_NEEDS  := $(BUILD_NEEDS) cmd:clang:clang file:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
+FUZZ_DIR    := build/fuzz
+FUZZ_SECONDS ?= 300
 # make check: gcc's sanitizers come with gcc; clang and libclang-rt-14-dev (libFuzzer) for the
 # fuzz step, valgrind for memcheck.
 CHECK_NEEDS := $(TEST_NEEDS) cmd:clang:clang cmd:valgrind:valgrind deb:libclang-rt-14-dev:libclang-rt-14-dev
@@ -49,12 +55,18 @@ RUN_CONNS   ?= 4
 RUN_SIZE    ?= 64
 RUN_SECONDS ?= 3
 
-.PHONY: run demo test check bench stress release install consumer clean
+.PHONY: run run-tls demo test check bench stress fuzz release install consumer clean
 
 # Build the optimised library and tools, start asock-echo on a free loopback port, run asock-load
 # against it and print its table; fails when either tool reports an error.
 run: release
 	sh tools/run_echo_load.sh $(RELEASE_DIR) --conns $(RUN_CONNS) --size $(RUN_SIZE) --seconds $(RUN_SECONDS)
+
+# `make run` over TLS: asock-echo --tls-cert/--tls-key with a certificate made for the run,
+# asock-load --tls verifying it (tools/run_echo_load_tls.sh; needs the openssl command).
+run-tls: release
+	$(call install_missing,cmd:openssl:openssl)
+	sh tools/run_echo_load_tls.sh $(RELEASE_DIR) --conns $(RUN_CONNS) --size $(RUN_SIZE) --seconds $(RUN_SECONDS)
 
 # The older two-socket demo: a ping-pong phase, then a streaming phase (MB/s).
 demo: release
@@ -93,6 +105,16 @@ bench:
 	cmake --build $(BENCH_DIR) -j $(JOBS)
 	python3 bench/run_bench.py $(BENCH_DIR)
 
+# Fuzz: the libFuzzer target of tests/fuzz (clang, ASan+UBSan) for FUZZ_SECONDS (default 300) on
+# a copy of tests/fuzz/corpus in $(FUZZ_DIR)/corpus; prints "fuzz: N executions in S s, 0 crashes"
+# and fails on a crash (the input is left in $(FUZZ_DIR)/artifacts/).
+fuzz:
+	$(call install_missing,$(FUZZ_NEEDS))
+	CC=clang cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNC_SOCKET_TESTS=OFF \
+		-DASYNC_SOCKET_FUZZ=ON -DASYNC_SOCKET_SANITIZE=address,undefined
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target async_socket_fuzz
+	tests/fuzz/run_fuzz.sh $(FUZZ_DIR)/tests/fuzz/async_socket_fuzz $(FUZZ_SECONDS) $(FUZZ_DIR)
+
 # Stress (tests/stress): 10,000 echoing connections, 100,000 open/close cycles, 8 threads on shared
 # sockets, closes from callbacks, peers resetting under load; bounded, about a minute in all. ASYNC_SOCKET_STRESS_SCALE (percent
 # of the full counts, default 100) scales them. Each test's figures line (STRESS: ...) is collected
@@ -114,7 +136,8 @@ install: release
 # Try the installed package as users reach it: install build/release into a temporary prefix, then
 # build and run tests/consumer/consumer.c through pkg-config (shared and --static) and through
 # find_package(async_socket CONFIG), also from a moved copy of the tree, compile every public header
-# as C11 and as C++17, and check the archive's exports. One line per case; non-zero exit when any
+# as C11 and as C++17, and check the archive's exports; the same for the TLS layer
+# (tests/consumer/tls_consumer.c) when it was built. One line per case; non-zero exit when any
 # fails.
 consumer: release
 	$(call install_missing,$(CONSUMER_NEEDS))
