@@ -21,6 +21,7 @@
 #include "c_pal/platform.h"
 #include "c_pal/socket_transport.h"
 #include "tool_common.h"
+#include "tool_socket.h"
 
 #define TOOL "asock-echo"
 #define ECHO_BUFFER_SIZE (64 * 1024)
@@ -142,35 +143,17 @@ static int parse_options(int argc, char** argv, ECHO_OPTIONS* options, bool* run
 
 /* ---- one connection's async socket: the only place that creates and destroys it ---- */
 
-static void on_connection_open(void* context, ASYNC_SOCKET_OPEN_RESULT result)
-{
-    *(ASYNC_SOCKET_OPEN_RESULT*)context = result;
-}
-
 /* Wraps an accepted fd in an opened async socket, which owns the fd from then on. NULL on failure
  * (the fd is closed). The options are those of the run (what a TLS layer would need). */
 static ASYNC_SOCKET_HANDLE connection_socket_create(const ECHO_OPTIONS* options, SOCKET_HANDLE fd)
 {
     (void)options;
-    ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, fd);
-    if (socket == NULL)
-    {
-        (void)close(fd);
-        return NULL;
-    }
-    ASYNC_SOCKET_OPEN_RESULT opened = ASYNC_SOCKET_OPEN_ERROR;
-    if (async_socket_open_async(socket, on_connection_open, &opened) != 0 || opened != ASYNC_SOCKET_OPEN_OK)
-    {
-        async_socket_destroy(socket);
-        return NULL;
-    }
-    return socket;
+    return tool_socket_open(fd);
 }
 
 static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket)
 {
-    async_socket_close(socket);
-    async_socket_destroy(socket);
+    tool_socket_end(socket);
 }
 
 /* ---- connections ---- */
@@ -294,24 +277,6 @@ static void connection_start(ECHO_SERVER* server, SOCKET_HANDLE fd)
 
 static void on_listener_ready(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT result);
 
-/* An opened async socket on the listener's duplicated fd, used for readiness only. */
-static ASYNC_SOCKET_HANDLE listener_socket_create(SOCKET_HANDLE fd)
-{
-    ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, fd);
-    if (socket == NULL)
-    {
-        (void)close(fd);
-        return NULL;
-    }
-    ASYNC_SOCKET_OPEN_RESULT opened = ASYNC_SOCKET_OPEN_ERROR;
-    if (async_socket_open_async(socket, on_connection_open, &opened) != 0 || opened != ASYNC_SOCKET_OPEN_OK)
-    {
-        async_socket_destroy(socket);
-        return NULL;
-    }
-    return socket;
-}
-
 static int listener_wait(ECHO_SERVER* server)
 {
     return async_socket_notify_io_async(server->listener_events, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, on_listener_ready, server);
@@ -370,7 +335,7 @@ static bool listener_start(ECHO_SERVER* server, const ECHO_OPTIONS* options)
         }
         return false;
     }
-    server->listener_events = listener_socket_create(watched);
+    server->listener_events = tool_socket_open(watched); /* readiness only */
     if (server->listener_events == NULL || listener_wait(server) != 0)
     {
         (void)fprintf(stderr, TOOL ": cannot watch the listener for connections\n");

@@ -1,0 +1,34 @@
+/* Opening and ending the tools' async sockets. */
+#include "tool_socket.h"
+
+#include <unistd.h>
+
+/* The open of an fd socket completes before async_socket_open_async returns (docs/api.md), so a
+ * result on the caller's stack is safe. */
+static void on_open(void* context, ASYNC_SOCKET_OPEN_RESULT result)
+{
+    *(ASYNC_SOCKET_OPEN_RESULT*)context = result;
+}
+
+ASYNC_SOCKET_HANDLE tool_socket_open(SOCKET_HANDLE fd)
+{
+    ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, fd);
+    if (socket == NULL)
+    {
+        (void)close(fd);
+        return NULL;
+    }
+    ASYNC_SOCKET_OPEN_RESULT opened = ASYNC_SOCKET_OPEN_ERROR;
+    if (async_socket_open_async(socket, on_open, &opened) != 0 || opened != ASYNC_SOCKET_OPEN_OK)
+    {
+        async_socket_destroy(socket); /* the fd goes with it */
+        return NULL;
+    }
+    return socket;
+}
+
+void tool_socket_end(ASYNC_SOCKET_HANDLE socket)
+{
+    async_socket_close(socket);
+    async_socket_destroy(socket);
+}
