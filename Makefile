@@ -13,17 +13,19 @@ SUDO        := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # What each target needs, as kind:what:package. The package is installed only when the check
 # fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module, deb = an
 # installed Debian package.
-BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make \
+# libssl-dev (OpenSSL) is for the optional TLS layer, async_socket_tls, which CMake builds when
+# it finds OpenSSL.
+BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make pc:openssl:libssl-dev \
                file:/usr/include/stdio.h:libc6-dev
 # libuv is only a benchmark dependency; with it present the test build also compiles bench/ (not run).
 # iproute2's ip sets up the veth pair of async_socket_netns_int (skipped where namespaces are not allowed).
-TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev cmd:ip:iproute2
+TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev cmd:ip:iproute2 cmd:openssl:openssl
 BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
-# make check: gcc's sanitizers come with gcc; clang and libclang-rt-14-dev (libFuzzer) for the
-# fuzz step, valgrind for memcheck.
-CHECK_NEEDS := $(TEST_NEEDS) cmd:clang:clang cmd:valgrind:valgrind deb:libclang-rt-14-dev:libclang-rt-14-dev
-# The consumer builds also compile C++ and inspect the programs they link.
-CONSUMER_NEEDS := $(BUILD_NEEDS) cmd:g++:g++ cmd:readelf:binutils
+# fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module, deb = an
+# installed Debian package.
+# libssl-dev (OpenSSL) is for the optional TLS layer, async_socket_tls, which CMake builds when
+# it finds OpenSSL.
+BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make pc:openssl:libssl-dev \
 
 # $(call install_missing,needs): apt-get install the packages whose check fails (update first).
 define install_missing
@@ -49,12 +51,18 @@ RUN_CONNS   ?= 4
 RUN_SIZE    ?= 64
 RUN_SECONDS ?= 3
 
-.PHONY: run demo test check bench stress release install consumer clean
+.PHONY: run run-tls demo test check bench stress release install consumer clean
 
 # Build the optimised library and tools, start asock-echo on a free loopback port, run asock-load
 # against it and print its table; fails when either tool reports an error.
 run: release
 	sh tools/run_echo_load.sh $(RELEASE_DIR) --conns $(RUN_CONNS) --size $(RUN_SIZE) --seconds $(RUN_SECONDS)
+
+# `make run` over TLS: asock-echo --tls-cert/--tls-key with a certificate made for the run,
+# asock-load --tls verifying it (tools/run_echo_load_tls.sh; needs the openssl command).
+run-tls: release
+	$(call install_missing,cmd:openssl:openssl)
+	sh tools/run_echo_load_tls.sh $(RELEASE_DIR) --conns $(RUN_CONNS) --size $(RUN_SIZE) --seconds $(RUN_SECONDS)
 
 # The older two-socket demo: a ping-pong phase, then a streaming phase (MB/s).
 demo: release
@@ -114,7 +122,8 @@ install: release
 # Try the installed package as users reach it: install build/release into a temporary prefix, then
 # build and run tests/consumer/consumer.c through pkg-config (shared and --static) and through
 # find_package(async_socket CONFIG), also from a moved copy of the tree, compile every public header
-# as C11 and as C++17, and check the archive's exports. One line per case; non-zero exit when any
+# as C11 and as C++17, and check the archive's exports; the same for the TLS layer
+# (tests/consumer/tls_consumer.c) when it was built. One line per case; non-zero exit when any
 # fails.
 consumer: release
 	$(call install_missing,$(CONSUMER_NEEDS))

@@ -22,6 +22,7 @@
 #include "c_pal/socket_transport.h"
 #include "tool_common.h"
 #include "tool_socket.h"
+#include "tool_tls.h"
 
 #define TOOL "asock-echo"
 #define ECHO_BUFFER_SIZE (64 * 1024)
@@ -32,6 +33,9 @@ typedef struct ECHO_OPTIONS_TAG
     const char* bind;
     uint16_t port;
     uint32_t workers; /* 0: the library's default */
+    const char* tls_cert; /* with tls_key: serve TLS */
+    const char* tls_key;
+    TOOL_TLS* tls;        /* made from tls_cert / tls_key before the listener starts; NULL: plain */
 } ECHO_OPTIONS;
 
 typedef struct CONNECTION_TAG CONNECTION;
@@ -55,6 +59,7 @@ struct CONNECTION_TAG
 {
     ECHO_SERVER* server;
     ASYNC_SOCKET_HANDLE socket;
+    ASYNC_SOCKET_TLS_HANDLE tls; /* NULL for plain TCP */
     CONNECTION* previous;
     CONNECTION* next;
     bool in_list;                /* false once main or a callback has taken it to end it */
@@ -67,19 +72,21 @@ static void on_received(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint3
 static int usage(FILE* out)
 {
     (void)fprintf(out,
-        "usage: " TOOL " --port P [--bind ADDR] [--workers N]\n"
+        "usage: " TOOL " --port P [--bind ADDR] [--tls-cert FILE --tls-key FILE] [--workers N]\n"
         "\n"
         "An echo server on the async_socket library: every byte a client sends comes back.\n"
         "\n"
         "  --port P      TCP port to listen on, 0..65535 (0: the kernel picks a free one)\n"
         "  --bind ADDR   numeric IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
+        "  --tls-cert FILE  serve TLS with this PEM certificate chain (needs --tls-key)\n"
+        "  --tls-key FILE   the certificate's PEM private key (needs --tls-cert)\n"
         "  --workers N   completion port worker threads, 1..64 (default: the library's)\n"
         "  --help        this text\n"
         "\n"
         "Prints \"" TOOL ": listening on ADDR:PORT\" once listening (the real port), and on SIGINT or\n"
         "SIGTERM stops and prints \"" TOOL ": stopped: N connections, B bytes echoed\".\n"
         "\n"
-        "exit codes: 0 stopped cleanly; 1 cannot listen or start; 2 bad flags\n");
+        "exit codes: 0 stopped cleanly; 1 cannot listen or start (also: TLS files unusable); 2 bad flags\n");
     return out == stdout ? TOOL_EXIT_OK : TOOL_EXIT_USAGE;
 }
 
@@ -101,7 +108,8 @@ static int parse_options(int argc, char** argv, ECHO_OPTIONS* options, bool* run
             /* Codes_SRS_ASOCK_TOOLS_01_020 */
             return usage(stdout);
         }
-        if (strcmp(flag, "--port") != 0 && strcmp(flag, "--bind") != 0 && strcmp(flag, "--workers") != 0)
+        if (strcmp(flag, "--port") != 0 && strcmp(flag, "--bind") != 0 && strcmp(flag, "--workers") != 0 &&
+            strcmp(flag, "--tls-cert") != 0 && strcmp(flag, "--tls-key") != 0)
         {
             return tool_unknown_flag(TOOL, flag);
         }
@@ -112,6 +120,14 @@ static int parse_options(int argc, char** argv, ECHO_OPTIONS* options, bool* run
         if (strcmp(flag, "--bind") == 0)
         {
             options->bind = value;
+        }
+        else if (strcmp(flag, "--tls-cert") == 0)
+        {
+            options->tls_cert = value;
+        }
+        else if (strcmp(flag, "--tls-key") == 0)
+        {
+            options->tls_key = value;
         }
         else if (strcmp(flag, "--port") == 0)
         {
@@ -137,23 +153,40 @@ static int parse_options(int argc, char** argv, ECHO_OPTIONS* options, bool* run
         (void)fprintf(stderr, TOOL ": --port is required (see --help)\n");
         return TOOL_EXIT_USAGE;
     }
+    if ((options->tls_cert == NULL) != (options->tls_key == NULL))
+    {
+        /* Codes_SRS_ASYNC_SOCKET_TLS_01_018 */
+        (void)fprintf(stderr, TOOL ": --tls-cert and --tls-key go together (see --help)\n");
+        return TOOL_EXIT_USAGE;
+    }
     *run = true;
     return TOOL_EXIT_OK;
 }
 
 /* ---- one connection's async socket: the only place that creates and destroys it ---- */
 
-/* Wraps an accepted fd in an opened async socket, which owns the fd from then on. NULL on failure
- * (the fd is closed). The options are those of the run (what a TLS layer would need). */
-static ASYNC_SOCKET_HANDLE connection_socket_create(const ECHO_OPTIONS* options, SOCKET_HANDLE fd)
+/* Wraps an accepted fd in an opened async socket, over TLS when the options ask for it, which
+ * owns the fd from then on. NULL on failure (the fd is closed). */
+static ASYNC_SOCKET_HANDLE connection_socket_create(const ECHO_OPTIONS* options, SOCKET_HANDLE fd, ASYNC_SOCKET_TLS_HANDLE* tls)
 {
-    (void)options;
-    return tool_socket_open(fd);
+    /* Codes_SRS_ASYNC_SOCKET_TLS_01_018 */
+    ASYNC_SOCKET_HANDLE socket = tool_tls_socket_create(options->tls, fd, tls);
+    if (socket == NULL)
+    {
+        (void)close(fd);
+        return NULL;
+    }
+    if (!tool_socket_opened(socket))
+    {
+        tool_tls_socket_destroy(socket, *tls);
+        return NULL;
+    }
+    return socket;
 }
 
-static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket)
+static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket, ASYNC_SOCKET_TLS_HANDLE tls)
 {
-    tool_socket_end(socket);
+    tool_tls_socket_destroy(socket, tls);
 }
 
 /* ---- connections ---- */
@@ -161,7 +194,7 @@ static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket)
 static void connection_free(CONNECTION* connection)
 {
     ECHO_SERVER* server = connection->server;
-    connection_socket_destroy(connection->socket);
+    connection_socket_destroy(connection->socket, connection->tls);
     free(connection);
     (void)pthread_mutex_lock(&server->lock);
     if (--server->live == 0)
@@ -251,7 +284,7 @@ static void connection_start(ECHO_SERVER* server, SOCKET_HANDLE fd)
         return;
     }
     connection->server = server;
-    connection->socket = connection_socket_create(server->options, fd);
+    connection->socket = connection_socket_create(server->options, fd, &connection->tls);
     if (connection->socket == NULL)
     {
         free(connection);
@@ -401,6 +434,10 @@ int main(int argc, char** argv)
     {
         (void)platform_linux_set_worker_count(options.workers);
     }
+    if (options.tls_cert != NULL && (options.tls = tool_tls_server(TOOL, options.tls_cert, options.tls_key)) == NULL)
+    {
+        return TOOL_EXIT_FAILURE;
+    }
     if (platform_init() != 0)
     {
         (void)fprintf(stderr, TOOL ": platform_init failed\n");
@@ -418,6 +455,7 @@ int main(int argc, char** argv)
     }
     server_stop(&server);
     platform_deinit();
+    tool_tls_destroy(options.tls);
     if (exit_code == TOOL_EXIT_OK)
     {
         (void)printf(TOOL ": stopped: %llu connections, %llu bytes echoed\n",

@@ -23,6 +23,7 @@
 #include "latency_histogram.h"
 #include "tool_common.h"
 #include "tool_socket.h"
+#include "tool_tls.h"
 
 #define TOOL "asock-load"
 #define MAX_CONNS 1000
@@ -40,6 +41,10 @@ typedef struct LOAD_OPTIONS_TAG
     uint32_t size;
     double seconds;
     bool json;
+    bool tls;              /* --tls (also set by --tls-insecure and --tls-ca) */
+    bool tls_insecure;     /* --tls-insecure: do not verify the server's certificate */
+    const char* tls_ca;    /* --tls-ca FILE: trust this instead of the system store */
+    TOOL_TLS* tls_context; /* made from the flags above before connecting; NULL: plain TCP */
 } LOAD_OPTIONS;
 
 typedef struct LOAD_RUN_TAG LOAD_RUN;
@@ -49,6 +54,7 @@ typedef struct CONNECTION_TAG
     LOAD_RUN* run;
     uint32_t index;
     ASYNC_SOCKET_HANDLE socket;
+    ASYNC_SOCKET_TLS_HANDLE tls; /* NULL for plain TCP */
     uint8_t* out;
     uint8_t* in;
     uint64_t offset;           /* stream offset of the current message */
@@ -78,7 +84,8 @@ static void round_trip_start(CONNECTION* connection);
 static int usage(FILE* out)
 {
     (void)fprintf(out,
-        "usage: " TOOL " --port P [--host H] [--conns C] [--size S] [--seconds T] [--json]\n"
+        "usage: " TOOL " --port P [--host H] [--conns C] [--size S] [--seconds T] [--tls [--tls-insecure]\n"
+        "                  [--tls-ca FILE]] [--json]\n"
         "\n"
         "Ping-pong load against an echo server (such as asock-echo): each connection sends an\n"
         "S-byte message, waits for it to come back, checks every byte, and sends the next.\n"
@@ -89,6 +96,10 @@ static int usage(FILE* out)
         "  --size S      message size in bytes, 1..%u (default 64); the buffers of all\n"
         "                connections, 2 x C x S bytes, may take at most 1 GiB\n"
         "  --seconds T   duration, e.g. 3 or 0.5, up to %g (default 3)\n"
+        "  --tls         connect over TLS; the server's certificate must chain to the system's CAs\n"
+        "                and carry the --host name or address\n"
+        "  --tls-insecure  TLS without checking the server's certificate (implies --tls)\n"
+        "  --tls-ca FILE   trust the PEM certificates in FILE instead of the system's (implies --tls)\n"
         "  --json        print the result as one JSON object instead of a table\n"
         "  --help        this text\n"
         "\n"
@@ -144,8 +155,15 @@ static int parse_options(int argc, char** argv, LOAD_OPTIONS* options, bool* run
             options->json = true;
             continue;
         }
+        /* Codes_SRS_ASYNC_SOCKET_TLS_01_019 */
+        if (strcmp(flag, "--tls") == 0 || strcmp(flag, "--tls-insecure") == 0)
+        {
+            options->tls = true;
+            options->tls_insecure = options->tls_insecure || strcmp(flag, "--tls-insecure") == 0;
+            continue;
+        }
         bool known = strcmp(flag, "--host") == 0 || strcmp(flag, "--port") == 0 || strcmp(flag, "--conns") == 0 ||
-            strcmp(flag, "--size") == 0 || strcmp(flag, "--seconds") == 0;
+            strcmp(flag, "--size") == 0 || strcmp(flag, "--seconds") == 0 || strcmp(flag, "--tls-ca") == 0;
         if (!known)
         {
             return tool_unknown_flag(TOOL, flag);
@@ -158,6 +176,11 @@ static int parse_options(int argc, char** argv, LOAD_OPTIONS* options, bool* run
         if (strcmp(flag, "--host") == 0)
         {
             options->host = value;
+        }
+        else if (strcmp(flag, "--tls-ca") == 0)
+        {
+            options->tls_ca = value;
+            options->tls = true;
         }
         else if (!parse_number_flag(flag, value, options))
         {
@@ -201,17 +224,28 @@ static void pattern_fill(uint8_t* buffer, uint32_t length, uint32_t index, uint6
 
 /* ---- one connection's async socket: the only place that creates and destroys it ---- */
 
-/* Wraps a connected fd in an opened async socket, which owns the fd from then on. NULL on failure
- * (the fd is closed). The options are those of the run (what a TLS layer would need: the host). */
-static ASYNC_SOCKET_HANDLE connection_socket_create(const LOAD_OPTIONS* options, SOCKET_HANDLE fd)
+/* Wraps a connected fd in an opened async socket, over TLS when the options ask for it, which
+ * owns the fd from then on. NULL on failure (the fd is closed). */
+static ASYNC_SOCKET_HANDLE connection_socket_create(const LOAD_OPTIONS* options, SOCKET_HANDLE fd, ASYNC_SOCKET_TLS_HANDLE* tls)
 {
-    (void)options;
-    return tool_socket_open(fd);
+    /* Codes_SRS_ASYNC_SOCKET_TLS_01_019 */
+    ASYNC_SOCKET_HANDLE socket = tool_tls_socket_create(options->tls_context, fd, tls);
+    if (socket == NULL)
+    {
+        (void)close(fd);
+        return NULL;
+    }
+    if (!tool_socket_opened(socket))
+    {
+        tool_tls_socket_destroy(socket, *tls);
+        return NULL;
+    }
+    return socket;
 }
 
-static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket)
+static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket, ASYNC_SOCKET_TLS_HANDLE tls)
 {
-    tool_socket_end(socket);
+    tool_tls_socket_destroy(socket, tls);
 }
 
 /* ---- a connection's round trips ---- */
@@ -368,7 +402,7 @@ static bool connections_open(LOAD_RUN* run)
             socket_transport_destroy(transport);
             return false;
         }
-        connection->socket = connection_socket_create(options, socket_transport_release_socket(transport));
+        connection->socket = connection_socket_create(options, socket_transport_release_socket(transport), &connection->tls);
         if (connection->socket == NULL)
         {
             (void)fprintf(stderr, TOOL ": cannot set up connection %u\n", i);
@@ -385,7 +419,7 @@ static void connections_close(LOAD_RUN* run)
         CONNECTION* connection = &run->connections[i];
         if (connection->socket != NULL)
         {
-            connection_socket_destroy(connection->socket);
+            connection_socket_destroy(connection->socket, connection->tls);
         }
         free(connection->out);
         free(connection->in);
@@ -560,13 +594,20 @@ int main(int argc, char** argv)
     }
     sigset_t stop_signals;
     tool_block_stop_signals(&stop_signals);
+    LOAD_OPTIONS* options = &run.options;
+    if (options->tls && (options->tls_context = tool_tls_client(TOOL, options->host, options->tls_ca, !options->tls_insecure)) == NULL)
+    {
+        return TOOL_EXIT_FAILURE;
+    }
     if (platform_init() != 0)
     {
         (void)fprintf(stderr, TOOL ": platform_init failed\n");
+        tool_tls_destroy(options->tls_context);
         return TOOL_EXIT_FAILURE;
     }
     int exit_code = load_run(&run, &stop_signals);
     platform_deinit();
+    tool_tls_destroy(options->tls_context);
     (void)fflush(stdout);
     return exit_code;
 }

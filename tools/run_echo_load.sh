@@ -22,7 +22,9 @@ cleanup() {
 }
 trap 'cleanup; exit 1' INT TERM
 
-"$bin/asock-echo" --port 0 --bind 127.0.0.1 >"$out" &
+# ASOCK_ECHO_FLAGS: more asock-echo flags (run_echo_load_tls.sh passes its TLS certificate there).
+# shellcheck disable=SC2086
+"$bin/asock-echo" --port 0 --bind 127.0.0.1 ${ASOCK_ECHO_FLAGS:-} >"$out" &
 echo_pid=$!
 
 # The server prints its address once it listens; wait up to 10 s for it.

@@ -10,6 +10,12 @@ static void on_open(void* context, ASYNC_SOCKET_OPEN_RESULT result)
     *(ASYNC_SOCKET_OPEN_RESULT*)context = result;
 }
 
+bool tool_socket_opened(ASYNC_SOCKET_HANDLE socket)
+{
+    ASYNC_SOCKET_OPEN_RESULT opened = ASYNC_SOCKET_OPEN_ERROR;
+    return async_socket_open_async(socket, on_open, &opened) == 0 && opened == ASYNC_SOCKET_OPEN_OK;
+}
+
 ASYNC_SOCKET_HANDLE tool_socket_open(SOCKET_HANDLE fd)
 {
     ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, fd);
@@ -18,17 +24,10 @@ ASYNC_SOCKET_HANDLE tool_socket_open(SOCKET_HANDLE fd)
         (void)close(fd);
         return NULL;
     }
-    ASYNC_SOCKET_OPEN_RESULT opened = ASYNC_SOCKET_OPEN_ERROR;
-    if (async_socket_open_async(socket, on_open, &opened) != 0 || opened != ASYNC_SOCKET_OPEN_OK)
+    if (!tool_socket_opened(socket))
     {
         async_socket_destroy(socket); /* the fd goes with it */
         return NULL;
     }
     return socket;
-}
-
-void tool_socket_end(ASYNC_SOCKET_HANDLE socket)
-{
-    async_socket_close(socket);
-    async_socket_destroy(socket);
 }

@@ -100,10 +100,10 @@ step_tsan() {
     rm -rf "$dir/reports" && mkdir -p "$dir/reports"
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$ROOT/$dir/reports/report"
     status=0
-    ASYNC_SOCKET_STRESS_SCALE=$STRESS_SCALE ctest_run "$dir" "$dir/ctest.log" -L 'integration|stress' || status=$?
+    ASYNC_SOCKET_STRESS_SCALE=$STRESS_SCALE ctest_run "$dir" "$dir/ctest.log" -L 'integration|stress|tls' || status=$?
     unset TSAN_OPTIONS
     reports=$(count_reports "$dir/reports")
-    figures="$(ctest_count "$dir/ctest.log") tests (integration and stress labels, stress scale $STRESS_SCALE%), $reports TSan reports"
+    figures="$(ctest_count "$dir/ctest.log") tests (integration, stress and tls labels, stress scale $STRESS_SCALE%), $reports TSan reports"
     if [ "$reports" -ne 0 ]; then
         head -n 80 "$dir"/reports/report.* || true
         fail tsan "$figures"

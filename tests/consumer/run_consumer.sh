@@ -99,6 +99,19 @@ cmake_package() {
     run_program
 }
 
+# tls FUNCTION ARGS...: FUNCTION for the TLS layer, when it was installed: with a certificate
+# for "localhost" in the case's directory (tls_consumer.c reads it there) and the system's
+# pkg-config directories after the prefix's, where OpenSSL's openssl.pc is.
+tls() {
+    if [ -z "$(find "$prefix" -name async_socket_tls.pc | head -n 1)" ]; then
+        echo "async_socket_tls is not installed (OpenSSL was not found at build time): skipped"
+        return 0
+    fi
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -keyout server.key \
+        -out server.crt -subj /CN=localhost -addext "subjectAltName=DNS:localhost" 2>openssl.err || { cat openssl.err; return 1; }
+    PKG_CONFIG_LIBDIR="$PKG_CONFIG_LIBDIR:$(pkg-config --variable pc_path pkg-config)" "$@"
+}
+
 # headers LANGUAGE FLAGS...: each installed public header included first and alone, in its own
 # translation unit (so it must include what it needs), then all of them in one.
 headers() {
@@ -188,6 +201,11 @@ run_case "C++17 program calling the library (extern \"C\" linkage)" headers_cxx_
 run_case "installed tree moved: pkg-config (shared)" moved_prefix pkgconfig_shared async_socket "$here/consumer.c"
 run_case "installed tree moved: find_package + async_socket::async_socket" moved_prefix cmake_package async_socket async_socket::async_socket "$here/consumer.c"
 run_case "libasync_socket.a exports only the public API" archive_exports libasync_socket.a
+run_case "async_socket_tls: pkg-config shared" tls pkgconfig_shared async_socket_tls "$here/tls_consumer.c"
+run_case "async_socket_tls: pkg-config --static" tls pkgconfig_static async_socket_tls "$here/tls_consumer.c"
+run_case "async_socket_tls: find_package + async_socket::async_socket_tls" tls cmake_package async_socket async_socket::async_socket_tls "$here/tls_consumer.c"
+run_case "async_socket_tls: find_package + async_socket::async_socket_tls_static" tls cmake_package async_socket async_socket::async_socket_tls_static "$here/tls_consumer.c"
+run_case "libasync_socket_tls.a exports only the public API" tls archive_exports libasync_socket_tls.a
 
 if [ "$failures" -ne 0 ]; then
     echo "consumer: $failures case(s) failed"
