@@ -21,11 +21,11 @@ BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:ma
 # iproute2's ip sets up the veth pair of async_socket_netns_int (skipped where namespaces are not allowed).
 TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev cmd:ip:iproute2 cmd:openssl:openssl
 BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
-# fails: cmd = a program on PATH, file = a file that exists, pc = a pkg-config module, deb = an
-# installed Debian package.
-# libssl-dev (OpenSSL) is for the optional TLS layer, async_socket_tls, which CMake builds when
-# it finds OpenSSL.
-BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:make pc:openssl:libssl-dev \
+# make check: gcc's sanitizers come with gcc; clang and libclang-rt-14-dev (libFuzzer) for the
+# fuzz step, valgrind for memcheck.
+CHECK_NEEDS := $(TEST_NEEDS) cmd:clang:clang cmd:valgrind:valgrind deb:libclang-rt-14-dev:libclang-rt-14-dev
+# The consumer builds also compile C++ and inspect the programs they link.
+CONSUMER_NEEDS := $(BUILD_NEEDS) cmd:g++:g++ cmd:readelf:binutils
 
 # $(call install_missing,needs): apt-get install the packages whose check fails (update first).
 define install_missing
