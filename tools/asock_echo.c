@@ -170,18 +170,7 @@ static int parse_options(int argc, char** argv, ECHO_OPTIONS* options, bool* run
 static ASYNC_SOCKET_HANDLE connection_socket_create(const ECHO_OPTIONS* options, SOCKET_HANDLE fd, ASYNC_SOCKET_TLS_HANDLE* tls)
 {
     /* Codes_SRS_ASYNC_SOCKET_TLS_01_018 */
-    ASYNC_SOCKET_HANDLE socket = tool_tls_socket_create(options->tls, fd, tls);
-    if (socket == NULL)
-    {
-        (void)close(fd);
-        return NULL;
-    }
-    if (!tool_socket_opened(socket))
-    {
-        tool_tls_socket_destroy(socket, *tls);
-        return NULL;
-    }
-    return socket;
+    return tool_connection_open(options->tls, fd, tls);
 }
 
 static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket, ASYNC_SOCKET_TLS_HANDLE tls)

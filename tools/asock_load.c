@@ -229,18 +229,7 @@ static void pattern_fill(uint8_t* buffer, uint32_t length, uint32_t index, uint6
 static ASYNC_SOCKET_HANDLE connection_socket_create(const LOAD_OPTIONS* options, SOCKET_HANDLE fd, ASYNC_SOCKET_TLS_HANDLE* tls)
 {
     /* Codes_SRS_ASYNC_SOCKET_TLS_01_019 */
-    ASYNC_SOCKET_HANDLE socket = tool_tls_socket_create(options->tls_context, fd, tls);
-    if (socket == NULL)
-    {
-        (void)close(fd);
-        return NULL;
-    }
-    if (!tool_socket_opened(socket))
-    {
-        tool_tls_socket_destroy(socket, *tls);
-        return NULL;
-    }
-    return socket;
+    return tool_connection_open(options->tls_context, fd, tls);
 }
 
 static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket, ASYNC_SOCKET_TLS_HANDLE tls)
