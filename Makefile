@@ -21,6 +21,10 @@ BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:ma
 # iproute2's ip sets up the veth pair of async_socket_netns_int (skipped where namespaces are not allowed).
 TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev cmd:ip:iproute2 cmd:openssl:openssl
 BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
+# libFuzzer is in clang's compiler-rt (libclang-rt-14-dev).
+FUZZ_NEEDS  := $(BUILD_NEEDS) cmd:clang:clang file:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
+FUZZ_DIR    := build/fuzz
+FUZZ_SECONDS ?= 300
 # make check: gcc's sanitizers come with gcc; clang and libclang-rt-14-dev (libFuzzer) for the
 # fuzz step, valgrind for memcheck.
 CHECK_NEEDS := $(TEST_NEEDS) cmd:clang:clang cmd:valgrind:valgrind deb:libclang-rt-14-dev:libclang-rt-14-dev
@@ -51,7 +55,7 @@ RUN_CONNS   ?= 4
 RUN_SIZE    ?= 64
 RUN_SECONDS ?= 3
 
-.PHONY: run run-tls demo test check bench stress release install consumer clean
+.PHONY: run run-tls demo test check bench stress fuzz release install consumer clean
 
 # Build the optimised library and tools, start asock-echo on a free loopback port, run asock-load
 # against it and print its table; fails when either tool reports an error.
@@ -100,6 +104,16 @@ bench:
 	cmake -S . -B $(BENCH_DIR) -DCMAKE_BUILD_TYPE=Release -DASYNC_SOCKET_TESTS=OFF -DASYNC_SOCKET_BENCH=ON
 	cmake --build $(BENCH_DIR) -j $(JOBS)
 	python3 bench/run_bench.py $(BENCH_DIR)
+
+# Fuzz: the libFuzzer target of tests/fuzz (clang, ASan+UBSan) for FUZZ_SECONDS (default 300) on
+# a copy of tests/fuzz/corpus in $(FUZZ_DIR)/corpus; prints "fuzz: N executions in S s, 0 crashes"
+# and fails on a crash (the input is left in $(FUZZ_DIR)/artifacts/).
+fuzz:
+	$(call install_missing,$(FUZZ_NEEDS))
+	CC=clang cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASYNC_SOCKET_TESTS=OFF \
+		-DASYNC_SOCKET_FUZZ=ON -DASYNC_SOCKET_SANITIZE=address,undefined
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target async_socket_fuzz
+	tests/fuzz/run_fuzz.sh $(FUZZ_DIR)/tests/fuzz/async_socket_fuzz $(FUZZ_SECONDS) $(FUZZ_DIR)
 
 # Stress (tests/stress): 10,000 echoing connections, 100,000 open/close cycles, 8 threads on shared
 # sockets, closes from callbacks, peers resetting under load; bounded, about a minute in all. ASYNC_SOCKET_STRESS_SCALE (percent

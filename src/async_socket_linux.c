@@ -1377,6 +1377,14 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     lock_acquire(&async_socket->lock);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_032 */
     async_socket->state = ok ? STATE_OPEN : STATE_NEW;
+    if (ok && !uses_default_transport(async_socket))
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_041: a custom transport may hold data, or room, that the
+         * fd does not show (and the edge the registration raises is lost if the fd is no longer
+         * ready when a worker takes it): only its EAGAIN makes an operation wait */
+        async_socket->readable = true;
+        async_socket->writable = true;
+    }
     lock_release(&async_socket->lock);
     wake_waiters(async_socket);
     socket_release(async_socket);
@@ -1578,8 +1586,8 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(ASYNC_SOCKET* socket, IO
     if (sent_some)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_035: part of the payload is on the wire, so the send
-         * was accepted; refusing it would invite a retry that sends those bytes twice */
-        LogError("async socket %p: send failed after part of it went out, errno=%d", (void*)socket, error);
+         * was accepted; refusing it would invite a retry that sends those bytes twice. Like any
+         * accepted operation that fails, it reports through its callback and logs nothing. */
         on_send_complete(context, send_failure_result(error));
         return ASYNC_SOCKET_SEND_SYNC_OK;
     }
@@ -1650,6 +1658,12 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     if (need_dispatch)
     {
         post_dispatch(socket);
+    }
+    if (status == IO_CLOSED)
+    {
+        /* refused as a send on a closed socket is: with its one warning
+         * Codes_SRS_ASYNC_SOCKET_LINUX_99_040 */
+        LogWarning("async socket %p was closed during the send (by its transport)", (void*)socket);
     }
     ASYNC_SOCKET_SEND_SYNC_RESULT result = (status == IO_CLOSED) ? ASYNC_SOCKET_SEND_SYNC_NOT_OPEN :
         (status == IO_WOULD_BLOCK) ? ASYNC_SOCKET_SEND_SYNC_OK :

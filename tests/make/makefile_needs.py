@@ -22,6 +22,7 @@ REQUIRED = {
     "CHECK_NEEDS": BUILD | {"libcmocka-dev", "python3", "iproute2", "openssl", "clang", "valgrind",
                             "libclang-rt-14-dev"},
     "CONSUMER_NEEDS": BUILD | {"g++", "binutils"},
+    "FUZZ_NEEDS": BUILD | {"clang", "libclang-rt-14-dev"},
 }
 
 
