@@ -21,7 +21,7 @@ REQUIRED = {
     "BENCH_NEEDS": BUILD | {"libuv1-dev", "strace", "python3"},
     "CHECK_NEEDS": BUILD | {"libcmocka-dev", "python3", "iproute2", "openssl", "clang", "valgrind",
                             "libclang-rt-14-dev"},
-    "CONSUMER_NEEDS": BUILD | {"g++", "binutils"},
+    "CONSUMER_NEEDS": BUILD | {"g++", "binutils", "openssl"},  # openssl: the TLS consumer's certificate
     "FUZZ_NEEDS": BUILD | {"clang", "libclang-rt-14-dev"},
 }
 
