@@ -28,8 +28,9 @@ FUZZ_SECONDS ?= 300
 # make check: gcc's sanitizers come with gcc; clang and libclang-rt-14-dev (libFuzzer) for the
 # fuzz step, valgrind for memcheck.
 CHECK_NEEDS := $(TEST_NEEDS) cmd:clang:clang cmd:valgrind:valgrind deb:libclang-rt-14-dev:libclang-rt-14-dev
-# The consumer builds also compile C++ and inspect the programs they link.
-CONSUMER_NEEDS := $(BUILD_NEEDS) cmd:g++:g++ cmd:readelf:binutils
+# The consumer builds also compile C++ and inspect the programs they link; the TLS consumer makes
+# its certificate with the openssl command.
+CONSUMER_NEEDS := $(BUILD_NEEDS) cmd:g++:g++ cmd:readelf:binutils cmd:openssl:openssl
 
 # $(call install_missing,needs): apt-get install the packages whose check fails (update first).
 define install_missing

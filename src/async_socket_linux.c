@@ -154,29 +154,35 @@ typedef struct SOCKET_EXTRAS_TAG
 typedef struct ASYNC_SOCKET_TAG
 {
     COMPLETION_PORT_IO io;
-    TEARDOWN_SIGNAL* teardown_signal;
     COMPLETION_PORT_HANDLE port;
     SOCKET_EXTRAS* extras;               /* NULL for the default transport without an engine */
     SOCKET_TRANSPORT__STORAGE transport; /* the socket's transport, made in place (transport_of) */
+    /* Never needed at once, so they share their bytes: closer is read only while the state is
+     * STATE_CLOSING, and destroy sets teardown_signal only after its close finished (or, in a
+     * callback, to NULL), when no close is running on its behalf any more. */
+    union
+    {
+        pthread_t closer;                /* guarded by lock */
+        TEARDOWN_SIGNAL* teardown_signal;
+    } u;
     atomic_int refcount;
-    atomic_uint wait_seq; /* futex word: bumped whenever something a waiter waits for changes */
-    atomic_uint waiters;
     LOCK lock;
     /* everything below is guarded by lock */
-    pthread_t closer;
-    uint16_t in_seq;         /* bumped per input event, to notice one that races an EAGAIN */
-    uint16_t out_seq;        /* (only compared for equality, so wrapping is harmless) */
+    uint16_t in_seq;         /* bumped per input event, to notice one that races an EAGAIN (a
+                              * wrap needs 65,536 events within one syscall) */
+    uint16_t out_seq;
     uint16_t pending_events; /* event bits not yet looked at by the dispatcher (all fit 16 bits) */
     uint16_t last_events;    /* the bits of the latest event */
     uint16_t inside;         /* threads inside this socket's scope (dispatcher, inline send, ...) */
     uint16_t in_io;          /* of those, the ones in a syscall section on the fd */
     uint8_t state;           /* SOCKET_STATE */
-    bool dispatching;
-    bool rerun;              /* events arrived while dispatching */
-    bool readable;           /* a receive attempt may find data */
-    bool writable;           /* a send attempt may find room */
-    bool hung_up;            /* a hang-up or error was reported: only EAGAIN proves "no data" */
-    bool write_busy;         /* a thread is sending; only it touches the send side */
+    /* one byte of flags: they share a memory location, which the lock guards as a whole */
+    bool dispatching : 1;
+    bool rerun : 1;          /* events arrived while dispatching */
+    bool readable : 1;       /* a receive attempt may find data */
+    bool writable : 1;       /* a send attempt may find room */
+    bool hung_up : 1;        /* a hang-up or error was reported: only EAGAIN proves "no data" */
+    bool write_busy : 1;     /* a thread is sending; only it touches the send side */
     /* The first errno that ended the connection (a dead link, or a peer that closed it; see
      * note_transport_error), 0 while none. After a dead link every pending and later operation
      * fails with ERROR: see link_failed. */
@@ -194,8 +200,15 @@ typedef struct ASYNC_SOCKET_TAG
 
 _Static_assert((EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP) <= UINT16_MAX, "the event bits the socket keeps fit 16 bits");
 
-/* 168 bytes: a 176-byte heap chunk on x86-64 glibc. */
-_Static_assert(sizeof(ASYNC_SOCKET) <= 168 || sizeof(void*) != 8, "an async socket should stay within 168 bytes");
+/* 120 bytes, a 128-byte heap chunk on x86-64 glibc: with a 64-byte one-buffer receive record
+ * and the 8-byte slot in the port table, 200 bytes per idle socket. */
+_Static_assert(sizeof(ASYNC_SOCKET) <= 120 || sizeof(void*) != 8, "an async socket should stay within 120 bytes");
+
+/* Every socket's waiters share one futex word. Close and destroy wait rarely, and a wake meant
+ * for another socket only makes a waiter look at its condition again; a word per socket cost
+ * 8 bytes on each of 10,000s of idle sockets. */
+static atomic_uint wait_seq;
+static atomic_uint waiters;
 
 /* Whether the socket moves its bytes itself (sendmsg/recvmsg over all buffers) rather than through
  * custom hooks. Fixed at create; read without the lock. */
@@ -429,32 +442,33 @@ static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, b
 
 static void wake_waiters(ASYNC_SOCKET* socket)
 {
-    (void)atomic_fetch_add(&socket->wait_seq, 1);
-    if (atomic_load(&socket->waiters) != 0)
+    (void)socket;
+    (void)atomic_fetch_add(&wait_seq, 1);
+    if (atomic_load(&waiters) != 0)
     {
-        (void)syscall(SYS_futex, &socket->wait_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+        (void)syscall(SYS_futex, &wait_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     }
 }
 
 /* Blocks until `done(socket)` is true. Called without the lock; `done` takes it if it needs to. */
 static void wait_until(ASYNC_SOCKET* socket, bool (*done)(ASYNC_SOCKET*))
 {
-    (void)atomic_fetch_add(&socket->waiters, 1);
+    (void)atomic_fetch_add(&waiters, 1);
     for (;;)
     {
-        unsigned seen = atomic_load(&socket->wait_seq);
+        unsigned seen = atomic_load(&wait_seq);
         if (done(socket))
         {
             break;
         }
-        (void)syscall(SYS_futex, &socket->wait_seq, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+        (void)syscall(SYS_futex, &wait_seq, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
     }
-    (void)atomic_fetch_sub(&socket->waiters, 1);
+    (void)atomic_fetch_sub(&waiters, 1);
 }
 
 static void socket_teardown(ASYNC_SOCKET* socket)
 {
-    TEARDOWN_SIGNAL* signal = socket->teardown_signal;
+    TEARDOWN_SIGNAL* signal = socket->u.teardown_signal;
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_103 */
     socket_transport__deinit(transport_of(socket));
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_022 */
@@ -504,6 +518,10 @@ static void io_release(COMPLETION_PORT_IO* io)
 {
     socket_release(from_io(io));
 }
+
+static void on_io_events(COMPLETION_PORT_IO* io, uint32_t events);
+
+static const COMPLETION_PORT_IO_OPS socket_io_ops = { on_io_events, io_hold, io_release };
 
 /* Lock held. */
 static void enter_locked(ASYNC_SOCKET* socket, CALLBACK_SCOPE* scope)
@@ -1385,9 +1403,7 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
     {
         execution_engine_inc_ref(execution_engine);
     }
-    socket->io.on_events = on_io_events;
-    socket->io.hold = io_hold;
-    socket->io.release = io_release;
+    socket->io.ops = &socket_io_ops;
     atomic_init(&socket->refcount, 1);
     lock_init(&socket->lock);
     socket->state = STATE_NEW;
@@ -1398,7 +1414,7 @@ static bool not_transitioning(ASYNC_SOCKET* socket)
 {
     lock_acquire(&socket->lock);
     bool result = socket->state != STATE_OPENING &&
-        !(socket->state == STATE_CLOSING && !pthread_equal(socket->closer, pthread_self()));
+        !(socket->state == STATE_CLOSING && !pthread_equal(socket->u.closer, pthread_self()));
     lock_release(&socket->lock);
     return result;
 }
@@ -1423,6 +1439,9 @@ void async_socket_destroy(ASYNC_SOCKET_HANDLE async_socket)
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_010: this thread cannot wait for the workers (it may
          * be the one that would release them); the last reference, dropped when the callback
          * unwinds, tears the socket down */
+        lock_acquire(&async_socket->lock);
+        async_socket->u.teardown_signal = NULL;
+        lock_release(&async_socket->lock);
         socket_release(async_socket);
         return;
     }
@@ -1430,7 +1449,7 @@ void async_socket_destroy(ASYNC_SOCKET_HANDLE async_socket)
      * post, the end of a delivery); whoever drops the last reference tears down and signals */
     TEARDOWN_SIGNAL signal;
     atomic_init(&signal.done, 0);
-    async_socket->teardown_signal = &signal;
+    async_socket->u.teardown_signal = &signal;
     socket_release(async_socket);
     while (atomic_load(&signal.done) == 0)
     {
@@ -1577,7 +1596,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     SOCKET_STATE state = (SOCKET_STATE)async_socket->state;
     if (state != STATE_OPEN)
     {
-        bool closing_elsewhere = (state == STATE_CLOSING) && !pthread_equal(async_socket->closer, pthread_self());
+        bool closing_elsewhere = (state == STATE_CLOSING) && !pthread_equal(async_socket->u.closer, pthread_self());
         lock_release(&async_socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_024: a close already running on another thread
          * finishes before this one returns, so that no callback runs after either returns
@@ -1592,7 +1611,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_036 */
     async_socket->state = STATE_CLOSING;
-    async_socket->closer = pthread_self();
+    async_socket->u.closer = pthread_self();
     socket_hold(async_socket); /* a callback below may destroy the socket */
     lock_release(&async_socket->lock);
 

@@ -127,6 +127,15 @@ static void wake_one(COMPLETION_PORT* port)
     }
 }
 
+/* The generation shares its word with the "posted" bit. */
+#define POSTED_BIT 0x80000000u
+#define GENERATION_MASK 0x7fffffffu
+
+static uint32_t io_generation(COMPLETION_PORT_IO* io)
+{
+    return __atomic_load_n(&io->generation, __ATOMIC_RELAXED) & GENERATION_MASK;
+}
+
 static void deliver(COMPLETION_PORT* port, uint64_t token, uint32_t events)
 {
     SLOT* slot = find_slot(port, (int)(uint32_t)token);
@@ -139,9 +148,9 @@ static void deliver(COMPLETION_PORT* port, uint64_t token, uint32_t events)
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_011 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_079: an event whose registration is gone finds no io; the
      * io in the slot is alive while it is there (remove empties the slot under its lock) */
-    if (io != NULL && io->generation == (uint32_t)(token >> 32))
+    if (io != NULL && io_generation(io) == (uint32_t)(token >> 32))
     {
-        io->hold(io);
+        io->ops->hold(io);
     }
     else
     {
@@ -150,8 +159,8 @@ static void deliver(COMPLETION_PORT* port, uint64_t token, uint32_t events)
     slot_unlock(slot);
     if (io != NULL)
     {
-        io->on_events(io, events);
-        io->release(io);
+        io->ops->on_events(io, events);
+        io->ops->release(io);
     }
 }
 
@@ -171,9 +180,9 @@ static void run_posted(COMPLETION_PORT* port)
         COMPLETION_PORT_IO* next = io->post_next;
         io->post_next = NULL;
         /* cleared before the call so that on_events may post again */
-        __atomic_store_n(&io->posted, 0, __ATOMIC_RELEASE);
-        io->on_events(io, 0);
-        io->release(io);
+        (void)__atomic_fetch_and(&io->generation, GENERATION_MASK, __ATOMIC_RELEASE);
+        io->ops->on_events(io, 0);
+        io->ops->release(io);
         io = next;
     }
 }
@@ -226,7 +235,7 @@ static void release_posted(COMPLETION_PORT* port)
     while (io != NULL)
     {
         COMPLETION_PORT_IO* next = io->post_next;
-        io->release(io);
+        io->ops->release(io);
         io = next;
     }
 }
@@ -412,9 +421,9 @@ int completion_port_add(COMPLETION_PORT_HANDLE completion_port, int fd, COMPLETI
     {
         return -1;
     }
-    if (io->on_events == NULL || io->hold == NULL || io->release == NULL)
+    if (io->ops == NULL || io->ops->on_events == NULL || io->ops->hold == NULL || io->ops->release == NULL)
     {
-        LogError("io=%p lacks on_events, hold or release", (void*)io);
+        LogError("io=%p lacks an ops table with on_events, hold and release", (void*)io);
         return -1;
     }
     SLOT* slot = get_or_create_slot(completion_port, fd);
@@ -424,14 +433,20 @@ int completion_port_add(COMPLETION_PORT_HANDLE completion_port, int fd, COMPLETI
         return -1;
     }
     io->fd = fd;
-    io->generation = atomic_fetch_add_explicit(&completion_port->next_generation, 1, memory_order_relaxed) + 1;
+    /* a generation is never 0, so that a zeroed io matches no event */
+    uint32_t generation = (atomic_fetch_add_explicit(&completion_port->next_generation, 1, memory_order_relaxed) % GENERATION_MASK) + 1;
+    uint32_t old = __atomic_load_n(&io->generation, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&io->generation, &old, (old & POSTED_BIT) | generation, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    {
+        /* a post raced the add: keep its bit */
+    }
     slot_lock(slot);
     slot_set_io(slot, io);
     slot_unlock(slot);
 
     struct epoll_event event = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-        .data.u64 = ((uint64_t)io->generation << 32) | (uint32_t)fd,
+        .data.u64 = ((uint64_t)generation << 32) | (uint32_t)fd,
     };
     if (sys_epoll_ctl(completion_port->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0)
     {
@@ -452,7 +467,7 @@ int completion_port_rearm(COMPLETION_PORT_HANDLE completion_port, COMPLETION_POR
     }
     struct epoll_event event = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-        .data.u64 = ((uint64_t)io->generation << 32) | (uint32_t)io->fd,
+        .data.u64 = ((uint64_t)io_generation(io) << 32) | (uint32_t)io->fd,
     };
     /* MOD re-evaluates readiness and queues an event if the fd is ready now. */
     if (sys_epoll_ctl(completion_port->epoll_fd, EPOLL_CTL_MOD, io->fd, &event) != 0)
@@ -494,11 +509,11 @@ int completion_port_post(COMPLETION_PORT_HANDLE completion_port, COMPLETION_PORT
     {
         return -1;
     }
-    if (__atomic_exchange_n(&io->posted, 1, __ATOMIC_ACQ_REL) != 0)
+    if ((__atomic_fetch_or(&io->generation, POSTED_BIT, __ATOMIC_ACQ_REL) & POSTED_BIT) != 0)
     {
         return 0;
     }
-    io->hold(io);
+    io->ops->hold(io);
     io->post_next = NULL;
     (void)pthread_mutex_lock(&completion_port->post_lock);
     bool was_empty = (completion_port->post_head == NULL);

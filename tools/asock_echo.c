@@ -21,6 +21,7 @@
 #include "c_pal/platform.h"
 #include "c_pal/socket_transport.h"
 #include "tool_common.h"
+#include "tool_socket.h"
 #include "tool_tls.h"
 
 #define TOOL "asock-echo"
@@ -164,29 +165,12 @@ static int parse_options(int argc, char** argv, ECHO_OPTIONS* options, bool* run
 
 /* ---- one connection's async socket: the only place that creates and destroys it ---- */
 
-static void on_connection_open(void* context, ASYNC_SOCKET_OPEN_RESULT result)
-{
-    *(ASYNC_SOCKET_OPEN_RESULT*)context = result;
-}
-
 /* Wraps an accepted fd in an opened async socket, over TLS when the options ask for it, which
  * owns the fd from then on. NULL on failure (the fd is closed). */
 static ASYNC_SOCKET_HANDLE connection_socket_create(const ECHO_OPTIONS* options, SOCKET_HANDLE fd, ASYNC_SOCKET_TLS_HANDLE* tls)
 {
     /* Codes_SRS_ASYNC_SOCKET_TLS_01_018 */
-    ASYNC_SOCKET_HANDLE socket = tool_tls_socket_create(options->tls, fd, tls);
-    if (socket == NULL)
-    {
-        (void)close(fd);
-        return NULL;
-    }
-    ASYNC_SOCKET_OPEN_RESULT opened = ASYNC_SOCKET_OPEN_ERROR;
-    if (async_socket_open_async(socket, on_connection_open, &opened) != 0 || opened != ASYNC_SOCKET_OPEN_OK)
-    {
-        tool_tls_socket_destroy(socket, *tls);
-        return NULL;
-    }
-    return socket;
+    return tool_connection_open(options->tls, fd, tls);
 }
 
 static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket, ASYNC_SOCKET_TLS_HANDLE tls)
@@ -315,24 +299,6 @@ static void connection_start(ECHO_SERVER* server, SOCKET_HANDLE fd)
 
 static void on_listener_ready(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT result);
 
-/* An opened async socket on the listener's duplicated fd, used for readiness only. */
-static ASYNC_SOCKET_HANDLE listener_socket_create(SOCKET_HANDLE fd)
-{
-    ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, fd);
-    if (socket == NULL)
-    {
-        (void)close(fd);
-        return NULL;
-    }
-    ASYNC_SOCKET_OPEN_RESULT opened = ASYNC_SOCKET_OPEN_ERROR;
-    if (async_socket_open_async(socket, on_connection_open, &opened) != 0 || opened != ASYNC_SOCKET_OPEN_OK)
-    {
-        async_socket_destroy(socket);
-        return NULL;
-    }
-    return socket;
-}
-
 static int listener_wait(ECHO_SERVER* server)
 {
     return async_socket_notify_io_async(server->listener_events, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, on_listener_ready, server);
@@ -391,7 +357,7 @@ static bool listener_start(ECHO_SERVER* server, const ECHO_OPTIONS* options)
         }
         return false;
     }
-    server->listener_events = listener_socket_create(watched);
+    server->listener_events = tool_socket_open(watched); /* readiness only */
     if (server->listener_events == NULL || listener_wait(server) != 0)
     {
         (void)fprintf(stderr, TOOL ": cannot watch the listener for connections\n");

@@ -22,6 +22,7 @@
 #include "c_pal/socket_transport.h"
 #include "latency_histogram.h"
 #include "tool_common.h"
+#include "tool_socket.h"
 #include "tool_tls.h"
 
 #define TOOL "asock-load"
@@ -223,29 +224,12 @@ static void pattern_fill(uint8_t* buffer, uint32_t length, uint32_t index, uint6
 
 /* ---- one connection's async socket: the only place that creates and destroys it ---- */
 
-static void on_connection_open(void* context, ASYNC_SOCKET_OPEN_RESULT result)
-{
-    *(ASYNC_SOCKET_OPEN_RESULT*)context = result;
-}
-
 /* Wraps a connected fd in an opened async socket, over TLS when the options ask for it, which
  * owns the fd from then on. NULL on failure (the fd is closed). */
 static ASYNC_SOCKET_HANDLE connection_socket_create(const LOAD_OPTIONS* options, SOCKET_HANDLE fd, ASYNC_SOCKET_TLS_HANDLE* tls)
 {
     /* Codes_SRS_ASYNC_SOCKET_TLS_01_019 */
-    ASYNC_SOCKET_HANDLE socket = tool_tls_socket_create(options->tls_context, fd, tls);
-    if (socket == NULL)
-    {
-        (void)close(fd);
-        return NULL;
-    }
-    ASYNC_SOCKET_OPEN_RESULT opened = ASYNC_SOCKET_OPEN_ERROR;
-    if (async_socket_open_async(socket, on_connection_open, &opened) != 0 || opened != ASYNC_SOCKET_OPEN_OK)
-    {
-        tool_tls_socket_destroy(socket, *tls);
-        return NULL;
-    }
-    return socket;
+    return tool_connection_open(options->tls_context, fd, tls);
 }
 
 static void connection_socket_destroy(ASYNC_SOCKET_HANDLE socket, ASYNC_SOCKET_TLS_HANDLE tls)
@@ -456,14 +440,18 @@ static void run_for(LOAD_RUN* run, const sigset_t* stop_signals, FILE* progress,
             return;
         }
         uint64_t wake = next_tick_ns < end_ns ? next_tick_ns : end_ns;
-        uint32_t wait_ms = (uint32_t)((wake - now + 999999u) / 1000000u);
-        if (tool_wait_for_stop(stop_signals, wait_ms > 100 ? 100 : wait_ms) != 0)
+        if (tool_wait_for_stop(stop_signals, tool_ms_until(now, wake, 100)) != 0)
         {
             return;
         }
-        if (progress != NULL && tool_now_ns() >= next_tick_ns)
+        /* The tick moves on whether or not a progress line is printed: a tick left behind would
+         * make every later wait end at once. */
+        if (tool_now_ns() >= next_tick_ns)
         {
-            progress_line(run, progress, (double)(next_tick_ns - start_ns) / 1e9, &last_round_trips);
+            if (progress != NULL)
+            {
+                progress_line(run, progress, (double)(next_tick_ns - start_ns) / 1e9, &last_round_trips);
+            }
             next_tick_ns += 1000000000ull;
         }
     }

@@ -62,6 +62,17 @@ uint64_t tool_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint32_t tool_ms_until(uint64_t now_ns, uint64_t deadline_ns, uint32_t cap_ms)
+{
+    if (deadline_ns <= now_ns)
+    {
+        return 0;
+    }
+    uint64_t left = deadline_ns - now_ns;
+    uint64_t ms = left / 1000000u + ((left % 1000000u) != 0); /* rounded up without overflowing */
+    return (ms > cap_ms) ? cap_ms : (uint32_t)ms;
+}
+
 void tool_block_stop_signals(sigset_t* stop_signals)
 {
     /* A shell starts background commands with SIGINT ignored, and an ignored signal is never

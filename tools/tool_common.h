@@ -29,6 +29,10 @@ int tool_unknown_flag(const char* tool, const char* flag);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t tool_now_ns(void);
 
+/* Milliseconds from now_ns until deadline_ns, rounded up and capped at cap_ms; 0 when the deadline
+ * has passed (the subtraction would otherwise wrap around to a huge value). */
+uint32_t tool_ms_until(uint64_t now_ns, uint64_t deadline_ns, uint32_t cap_ms);
+
 /* Blocks SIGINT and SIGTERM in the calling thread (and the threads it creates afterwards, such as
  * the library's workers) and ignores SIGPIPE, so that the main thread alone takes the stop
  * request through tool_wait_for_stop. Call it before platform_init. Fills *stop_signals. */

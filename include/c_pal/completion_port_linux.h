@@ -31,17 +31,26 @@ typedef void (*COMPLETION_PORT_ON_EVENTS)(COMPLETION_PORT_IO* io, uint32_t event
 /* hold/release keep the owner alive while a worker delivers to it; both may run on any thread. */
 typedef void (*COMPLETION_PORT_IO_REF)(COMPLETION_PORT_IO* io);
 
-struct COMPLETION_PORT_IO_TAG
+/* What the port calls for a kind of owner. One static table serves every owner of that kind, so
+ * a registration carries one pointer rather than three. */
+typedef struct COMPLETION_PORT_IO_OPS_TAG
 {
-    /* set by the owner before completion_port_add */
     COMPLETION_PORT_ON_EVENTS on_events;
     COMPLETION_PORT_IO_REF hold;
     COMPLETION_PORT_IO_REF release;
+} COMPLETION_PORT_IO_OPS;
+
+/* 24 bytes on x86-64: an owner embeds one per fd, and there may be 10,000s of them. */
+struct COMPLETION_PORT_IO_TAG
+{
+    /* set by the owner before completion_port_add; it must outlive the registration */
+    const COMPLETION_PORT_IO_OPS* ops;
     /* owned by the port */
-    int fd;
-    uint32_t generation;
     COMPLETION_PORT_IO* post_next;
-    volatile int posted;
+    int fd;
+    /* the registration's generation in the low 31 bits; the top bit says "posted" (accessed
+     * atomically, since a post may race a delivery) */
+    uint32_t generation;
 };
 
 /* worker_count 0 means completion_port_default_worker_count(). */

@@ -941,6 +941,8 @@ static void settle(void)
     }
 }
 
+static const COMPLETION_PORT_IO_OPS barrier_io_ops = { barrier_on_events, barrier_hold, barrier_release };
+
 static void barrier_setup(void)
 {
     pthread_condattr_t attributes;
@@ -954,9 +956,7 @@ static void barrier_setup(void)
     {
         fuzz_fail("cannot set up the barrier (port %p, eventfd %d)", (void*)barrier.port, barrier.fd);
     }
-    barrier.io.on_events = barrier_on_events;
-    barrier.io.hold = barrier_hold;
-    barrier.io.release = barrier_release;
+    barrier.io.ops = &barrier_io_ops;
     if (completion_port_add(barrier.port, barrier.fd, &barrier.io) != 0)
     {
         fuzz_fail("cannot register the barrier eventfd with the completion port");

@@ -659,15 +659,22 @@ static inline void one_rx_on_receive(void* context, ASYNC_SOCKET_RECEIVE_RESULT 
     (void)atomic_fetch_add(&one->done, 1);
 }
 
+/* Resets *one and posts one receive into buffer[0..length) that reports to it (the post must be
+ * accepted). */
+static inline void one_rx_post(ASYNC_SOCKET_HANDLE socket, ONE_RX* one, uint8_t* buffer, uint32_t length)
+{
+    atomic_init(&one->done, 0);
+    atomic_init(&one->result, -1);
+    atomic_init(&one->bytes, 0);
+    ASYNC_SOCKET_BUFFER payload = {.buffer = buffer, .length = length};
+    assert_int_equal(async_socket_receive_async(socket, &payload, 1, one_rx_on_receive, one), 0);
+}
+
 /* Posts one receive into buffer[0..length) and waits for it; returns its result. */
 static inline ASYNC_SOCKET_RECEIVE_RESULT receive_once(ASYNC_SOCKET_HANDLE socket, uint8_t* buffer, uint32_t length, uint32_t* bytes)
 {
     ONE_RX one;
-    atomic_init(&one.done, 0);
-    atomic_init(&one.result, -1);
-    atomic_init(&one.bytes, 0);
-    ASYNC_SOCKET_BUFFER payload = {.buffer = buffer, .length = length};
-    assert_int_equal(async_socket_receive_async(socket, &payload, 1, one_rx_on_receive, &one), 0);
+    one_rx_post(socket, &one, buffer, length);
     TEST_WAIT_UNTIL(atomic_load(&one.done) != 0, 5000);
     test_sleep_ms(2);
     assert_int_equal(atomic_load(&one.done), 1);

@@ -137,12 +137,8 @@ static void peer_reading_one_byte_per_millisecond_gets_every_byte_in_order(void*
     send_track_init(&track, sends);
     /* A receive stays pending the whole time: the slow peer never writes. */
     ONE_RX rx;
-    atomic_init(&rx.done, 0);
-    atomic_init(&rx.result, -1);
-    atomic_init(&rx.bytes, 0);
     uint8_t rx_buffer[64];
-    ASYNC_SOCKET_BUFFER rx_payload = {.buffer = rx_buffer, .length = sizeof(rx_buffer)};
-    assert_int_equal(async_socket_receive_async(socket, &rx_payload, 1, one_rx_on_receive, &rx), 0);
+    one_rx_post(socket, &rx, rx_buffer, sizeof(rx_buffer));
 
     PLAIN_IO reader;
     plain_io_init(&reader, fds[1], STREAM_BASE_A, (uint64_t)sends * size, 1, 1000);
@@ -205,12 +201,8 @@ static void reset_in_the_middle_of_a_stream_completes_every_pending_operation(vo
     SEND_TRACK track;
     send_track_init(&track, sends);
     ONE_RX rx;
-    atomic_init(&rx.done, 0);
-    atomic_init(&rx.result, -1);
-    atomic_init(&rx.bytes, 0);
     uint8_t rx_buffer[256];
-    ASYNC_SOCKET_BUFFER rx_payload = {.buffer = rx_buffer, .length = sizeof(rx_buffer)};
-    assert_int_equal(async_socket_receive_async(socket, &rx_payload, 1, one_rx_on_receive, &rx), 0);
+    one_rx_post(socket, &rx, rx_buffer, sizeof(rx_buffer));
     post_sends(socket, source, sends, HOSTILE_SEND_SIZE, &track);
 
     /* The peer takes part of the stream, checks it, and resets the connection. */

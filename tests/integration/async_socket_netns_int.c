@@ -309,12 +309,8 @@ static void link_down_mid_stream_fails_pending_operations_within_the_user_timeou
     SEND_TRACK track;
     send_track_init(&track, NETNS_DOWN_SENDS);
     ONE_RX rx;
-    atomic_init(&rx.done, 0);
-    atomic_init(&rx.result, -1);
-    atomic_init(&rx.bytes, 0);
     uint8_t rx_buffer[256];
-    ASYNC_SOCKET_BUFFER rx_payload = {.buffer = rx_buffer, .length = sizeof(rx_buffer)};
-    assert_int_equal(async_socket_receive_async(socket, &rx_payload, 1, one_rx_on_receive, &rx), 0);
+    one_rx_post(socket, &rx, rx_buffer, sizeof(rx_buffer));
     for (uint32_t i = 0; i < NETNS_DOWN_SENDS; i++)
     {
         assert_int_equal(send_piece(socket, source, (uint64_t)i * NETNS_SEND_SIZE, NETNS_SEND_SIZE, 2, &track.slots[i], NULL),

@@ -162,12 +162,12 @@ static void test_release(COMPLETION_PORT_IO* io)
     (void)atomic_fetch_add(&test_io_from(io)->releases, 1);
 }
 
+static const COMPLETION_PORT_IO_OPS test_io_ops = { test_on_events, test_hold, test_release };
+
 static void test_io_init(TEST_IO* owner, COMPLETION_PORT_HANDLE port)
 {
     memset(owner, 0, sizeof(*owner));
-    owner->io.on_events = test_on_events;
-    owner->io.hold = test_hold;
-    owner->io.release = test_release;
+    owner->io.ops = &test_io_ops;
     owner->io.fd = -1;
     owner->caller = pthread_self();
     owner->port = port;
@@ -740,21 +740,24 @@ static void completion_port_functions_with_bad_arguments_fail_with_one_error(voi
     assert_int_not_equal(completion_port_add(port, closed_fd, &owner.io), 0);
     assert_int_equal(log_capture_stop(), 1);
 
-    COMPLETION_PORT_ON_EVENTS on_events = owner.io.on_events;
-    COMPLETION_PORT_IO_REF hold = owner.io.hold;
-    COMPLETION_PORT_IO_REF release = owner.io.release;
+    /* no ops table, then a table lacking each of its three entries in turn */
+    owner.io.ops = NULL;
+    log_capture_start();
+    assert_int_not_equal(completion_port_add(port, fds[0], &owner.io), 0);
+    assert_int_equal(log_capture_stop(), 1);
     for (int missing = 0; missing < 3; missing++)
     {
-        owner.io.on_events = (missing == 0) ? NULL : on_events;
-        owner.io.hold = (missing == 1) ? NULL : hold;
-        owner.io.release = (missing == 2) ? NULL : release;
+        COMPLETION_PORT_IO_OPS partial = {
+            (missing == 0) ? NULL : test_on_events,
+            (missing == 1) ? NULL : test_hold,
+            (missing == 2) ? NULL : test_release,
+        };
+        owner.io.ops = &partial;
         log_capture_start();
         assert_int_not_equal(completion_port_add(port, fds[0], &owner.io), 0);
         assert_int_equal(log_capture_stop(), 1);
     }
-    owner.io.on_events = on_events;
-    owner.io.hold = hold;
-    owner.io.release = release;
+    owner.io.ops = &test_io_ops;
 
     log_capture_start();
     assert_int_not_equal(completion_port_rearm(NULL, &owner.io), 0);
