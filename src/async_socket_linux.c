@@ -183,6 +183,10 @@ typedef struct ASYNC_SOCKET_TAG
     bool writable : 1;       /* a send attempt may find room */
     bool hung_up : 1;        /* a hang-up or error was reported: only EAGAIN proves "no data" */
     bool write_busy : 1;     /* a thread is sending; only it touches the send side */
+    /* The first errno that ended the connection (a dead link, or a peer that closed it; see
+     * note_transport_error), 0 while none. After a dead link every pending and later operation
+     * fails with ERROR: see link_failed. */
+    uint8_t link_errno;
     /* Set by close when it takes the queues. A thread that was doing I/O without the lock (a
      * transport hook that closed the socket, or the circle case of close) then must not touch
      * the op it was working on, nor call the transport again. Read without the lock too. */
@@ -299,6 +303,33 @@ static bool queue_remove(OP_QUEUE* queue, OP* target)
     return false;
 }
 
+static bool peer_closed_errno(int error)
+{
+    return error == ECONNRESET || error == EPIPE || error == ENOTCONN;
+}
+
+/* The errnos that say the connection itself is dead, not that the peer closed it, nor that one
+ * call failed for a local reason (EIO, ENOMEM and EINVAL from a custom transport leave the
+ * socket usable, 11_095). */
+static bool dead_link_errno(int error)
+{
+    return error == ETIMEDOUT || error == EHOSTUNREACH || error == ENETUNREACH || error == EHOSTDOWN ||
+        error == ENETDOWN || error == ECONNABORTED || error == ECONNREFUSED;
+}
+
+_Static_assert(ETIMEDOUT <= UINT8_MAX && EHOSTUNREACH <= UINT8_MAX && ENETUNREACH <= UINT8_MAX && EHOSTDOWN <= UINT8_MAX &&
+    ENETDOWN <= UINT8_MAX && ECONNABORTED <= UINT8_MAX && ECONNREFUSED <= UINT8_MAX && ECONNRESET <= UINT8_MAX &&
+    EPIPE <= UINT8_MAX && ENOTCONN <= UINT8_MAX, "the errnos link_errno keeps fit a byte");
+
+/* Lock held. Whether the connection died of an error (a link given up after TCP_USER_TIMEOUT, an
+ * unreachable host): the kernel reports such an error to one call only, and the calls after it
+ * see EPIPE or an end of stream, which would read as a clean close.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_036 */
+static bool link_failed(const ASYNC_SOCKET* socket)
+{
+    return socket->link_errno != 0 && !peer_closed_errno(socket->link_errno);
+}
+
 /* Takes a record from the free list (lock held); NULL when the list is empty or the operation
  * needs more buffers than a recycled record holds. */
 static OP* op_from_free_list(ASYNC_SOCKET* socket, uint32_t buffer_count)
@@ -393,6 +424,15 @@ static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, b
         op_recycle(socket, op);
         lock_release(&socket->lock);
         *not_open = true;
+        op = NULL;
+    }
+    else if (op != NULL && link_failed(socket))
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_039: the fd can only fail again; say so now rather
+         * than accept an operation that is certain to fail */
+        LogError("async socket %p: the connection failed earlier (errno=%d); close it", (void*)socket, socket->link_errno);
+        op_recycle(socket, op);
+        lock_release(&socket->lock);
         op = NULL;
     }
     return op;
@@ -790,7 +830,54 @@ static ASYNC_SOCKET_SEND_RESULT send_failure_result(int error)
 {
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_098 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_099 */
-    return (error == ECONNRESET || error == EPIPE || error == ENOTCONN) ? ASYNC_SOCKET_SEND_ABANDONED : ASYNC_SOCKET_SEND_ERROR;
+    return peer_closed_errno(error) ? ASYNC_SOCKET_SEND_ABANDONED : ASYNC_SOCKET_SEND_ERROR;
+}
+
+/* Lock held. Records the first error that ends the connection (a dead link, or a peer that
+ * closed it: whichever comes first decides) and returns the errno that decides the op's result:
+ * after a dead link that is the link's error, whatever this call saw. */
+static int note_transport_error(ASYNC_SOCKET* socket, int error)
+{
+    if (socket->link_errno == 0 && (dead_link_errno(error) || peer_closed_errno(error)))
+    {
+        socket->link_errno = (uint8_t)error;
+    }
+    return link_failed(socket) ? socket->link_errno : error;
+}
+
+/* Lock held. */
+static bool has_pending(const ASYNC_SOCKET* socket)
+{
+    return socket->sends.tail != NULL || socket->receives.tail != NULL || socket->notifies.tail != NULL;
+}
+
+/* Lock held. After a dead link, completes with ERROR every op still queued that no thread is
+ * working on: the receives (only the dispatcher, which calls this, receives), the notifies not
+ * being armed, and the sends unless a sender is in the transport (it runs into the dead fd and
+ * finishes them itself).
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_037 */
+__attribute__((noinline)) static void fail_pending(ASYNC_SOCKET* socket)
+{
+    OP* op;
+    while (!socket->write_busy && (op = queue_pop(&socket->sends)) != NULL)
+    {
+        finish_op(socket, op, ASYNC_SOCKET_SEND_ERROR);
+    }
+    while ((op = queue_pop(&socket->receives)) != NULL)
+    {
+        finish_op(socket, op, ASYNC_SOCKET_RECEIVE_ERROR);
+    }
+    OP_QUEUE keep = {NULL};
+    while ((op = queue_pop(&socket->notifies)) != NULL)
+    {
+        if (op->arming)
+        {
+            queue_push(&keep, op); /* its re-arm's event completes it (dispatch_notifies) */
+            continue;
+        }
+        finish_op(socket, op, ASYNC_SOCKET_NOTIFY_IO_RESULT_ERROR);
+    }
+    socket->notifies = keep;
 }
 
 /* ---- the dispatcher ---- */
@@ -808,7 +895,7 @@ static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events)
             queue_push(&keep, op);
             continue;
         }
-        if ((events & EPOLLERR) != 0)
+        if ((events & EPOLLERR) != 0 || link_failed(socket))
         {
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_085 */
             /* Codes_SRS_ASYNC_SOCKET_LINUX_04_011 */
@@ -943,18 +1030,33 @@ static size_t dispatch_sends(ASYNC_SOCKET* socket)
         else if (status == IO_FAILED)
         {
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_097 */
-            finish_op(socket, queue_pop(&socket->sends), send_failure_result(error));
+            finish_op(socket, queue_pop(&socket->sends), send_failure_result(note_transport_error(socket, error)));
+            if (link_failed(socket))
+            {
+                break; /* the dispatcher fails the rest without trying the dead fd (fail_pending) */
+            }
         }
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_100 (records are recycled after their callbacks) */
     }
     return moved;
 }
 
-static ASYNC_SOCKET_RECEIVE_RESULT receive_result(IO_STATUS status, int error)
+/* Lock held. */
+static ASYNC_SOCKET_RECEIVE_RESULT receive_result(ASYNC_SOCKET* socket, IO_STATUS status, int error)
 {
     if (status == IO_DONE)
     {
         return ASYNC_SOCKET_RECEIVE_OK;
+    }
+    if (status == IO_FAILED)
+    {
+        error = note_transport_error(socket, error);
+    }
+    else if (link_failed(socket))
+    {
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_038: the end of stream that follows a dead link's
+         * error is not a close by the peer (devdoc D28) */
+        return ASYNC_SOCKET_RECEIVE_ERROR;
     }
     if (status == IO_EOF)
     {
@@ -1033,7 +1135,7 @@ static size_t dispatch_receives_scattered(ASYNC_SOCKET* socket, struct iovec* io
     {
         /* an end of stream or an error goes to the oldest receive, as with a single one */
         IO_STATUS status = (received == 0) ? IO_EOF : IO_FAILED;
-        finish_op(socket, queue_pop(&socket->receives), receive_result(status, error));
+        finish_op(socket, queue_pop(&socket->receives), receive_result(socket, status, error));
     }
     return 0;
 }
@@ -1098,7 +1200,7 @@ static size_t dispatch_one_receive(ASYNC_SOCKET* socket)
         return 0;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_093 (the record is recycled after its callback) */
-    finish_op(socket, queue_pop(&socket->receives), receive_result(status, error));
+    finish_op(socket, queue_pop(&socket->receives), receive_result(socket, status, error));
     return op_progress(op);
 }
 
@@ -1165,6 +1267,10 @@ static bool dispatch_loop(ASYNC_SOCKET* socket)
             moved += dispatch_sends(socket);
         }
         moved += dispatch_one_receive(socket);
+        if (link_failed(socket))
+        {
+            fail_pending(socket);
+        }
         if (socket->completed.tail == NULL)
         {
             if (!socket->rerun)
@@ -1660,6 +1766,10 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
         /* the transport hook closed the socket: close has returned, so no callback may follow */
         status = IO_CLOSED;
     }
+    if (status == IO_FAILED)
+    {
+        error = note_transport_error(socket, error);
+    }
     if (status == IO_WOULD_BLOCK)
     {
         keep_remainder(socket, op, payload, buffer_count, index, offset, on_send_complete, context);
@@ -1671,8 +1781,9 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     {
         op_recycle(socket, op);
     }
-    /* sends queued behind this one by other threads need a dispatcher when there is room */
-    bool need_dispatch = socket->sends.tail != NULL && socket->writable && kick_locked(socket);
+    /* sends queued behind this one by other threads need a dispatcher when there is room, and
+     * after a dead link every pending op needs one to fail it */
+    bool need_dispatch = ((socket->sends.tail != NULL && socket->writable) || (link_failed(socket) && has_pending(socket))) && kick_locked(socket);
     lock_release(&socket->lock);
     if (need_dispatch)
     {
@@ -1849,9 +1960,10 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
     else
     {
         op->arming = false;
-        if (async_socket->in_seq + async_socket->out_seq != seen)
+        if (async_socket->in_seq + async_socket->out_seq != seen || link_failed(async_socket))
         {
-            /* an event, maybe the re-arm's own, arrived while the notify could not take it */
+            /* an event, maybe the re-arm's own, arrived while the notify could not take it (or
+             * the link died meanwhile: the dispatcher fails the notify, see fail_pending) */
             async_socket->pending_events = (uint16_t)(async_socket->pending_events | async_socket->last_events);
             need_dispatch = kick_locked(async_socket);
         }

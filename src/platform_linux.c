@@ -63,7 +63,7 @@ int platform_init(void)
         platform_port = completion_port_create(worker_count);
         if (platform_port == NULL)
         {
-            LogError("completion_port_create(%" PRIu32 ") failed", worker_count);
+            /* completion_port_create logged the step that failed: one line per failure */
             result = -1;
         }
     }

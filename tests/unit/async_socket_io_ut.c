@@ -598,18 +598,24 @@ static void async_socket_receive_async_stays_pending_when_the_transport_says_eag
     ASYNC_SOCKET_HANDLE s = open_socket_with(create_with_test_transport(&t));
     script_add(&t, &t.recv_script, EAGAIN);
     script_add(&t, &t.recv_script, EWOULDBLOCK);
-    uint8_t in[64];
+    /* After the script the transport keeps saying EAGAIN until the test lets it read. Without
+     * this, a call made for some other event (the output edge of the registration at open) could
+     * take an EAGAIN meant for a write, and the event of that write then read the data before the
+     * check below: a loaded machine did that once. */
+    atomic_store(&t.recv_would_block, true);
+    uint8_t in[256];
     ASYNC_SOCKET_BUFFER buffer = {.buffer = in, .length = sizeof(in)};
     CB received;
     cb_init(&received);
     assert_int_equal(receive_marked(s, &buffer, 1, on_receive_cb, &received), 0);
     /* each write is an input event, and each event makes the receive call the transport: write
-     * until both EAGAINs were handed out (an event that only says "writable" may take one too) */
+     * until both scripted errors were handed out (an event that only says "writable" may take one
+     * too) */
     uint64_t written = 0;
     const uint64_t start = test_now_ms();
     while (script_left(&t, &t.recv_script) > 0)
     {
-        assert_true(test_now_ms() - start < 2000);
+        assert_true(test_now_ms() - start < 2000 * (uint64_t)test_wait_scale());
         int calls = atomic_load(&t.recv_calls);
         peer_write_pattern(fds[1], written, 10);
         written += 10;
@@ -619,6 +625,7 @@ static void async_socket_receive_async_stays_pending_when_the_transport_says_eag
     test_sleep_ms(30);
     assert_int_equal(atomic_load(&received.calls), 0);
 
+    atomic_store(&t.recv_would_block, false);
     peer_write_pattern(fds[1], written, 10);
     written += 10;
     TEST_WAIT_UNTIL(atomic_load(&received.calls) == 1, 2000);
@@ -951,6 +958,169 @@ static void async_socket_receive_async_completes_with_error_on_a_socket_error(vo
     env_end(env);
 }
 
+/* ---- a dead link ---- */
+
+#define DEAD_LINK_OPS 2
+
+typedef struct DEAD_LINK_TAG
+{
+    int fds[2];
+    TRANSPORT t;
+    ASYNC_SOCKET_HANDLE s;
+    CB sent[DEAD_LINK_OPS];
+    CB received[DEAD_LINK_OPS];
+    CB notified; /* an OUT notify: the socket is full, so it waits */
+    uint8_t* payload[DEAD_LINK_OPS];
+    uint8_t in[DEAD_LINK_OPS][64];
+} DEAD_LINK;
+
+/* A socket with a custom transport, two sends waiting for room (the peer does not read), two
+ * receives and an OUT notify pending. */
+static void dead_link_begin(DEAD_LINK* d)
+{
+    make_unix_pair(d->fds, 4096);
+    transport_init(&d->t, d->fds[0]);
+    d->s = open_socket_with(create_with_test_transport(&d->t));
+    for (int i = 0; i < DEAD_LINK_OPS; i++)
+    {
+        cb_init(&d->sent[i]);
+        cb_init(&d->received[i]);
+        d->payload[i] = send_until_queued(d->s, 0, 256 * 1024, &d->sent[i]);
+        ASYNC_SOCKET_BUFFER buffer = {.buffer = d->in[i], .length = sizeof(d->in[i])};
+        assert_int_equal(receive_marked(d->s, &buffer, 1, on_receive_cb, &d->received[i]), 0);
+    }
+    cb_init(&d->notified);
+    assert_int_equal(notify_marked(d->s, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_cb, &d->notified), 0);
+    test_sleep_ms(20);
+    assert_int_equal(atomic_load(&d->notified.calls), 0);
+    for (int i = 0; i < DEAD_LINK_OPS; i++)
+    {
+        assert_int_equal(atomic_load(&d->sent[i].calls), 0);
+        assert_int_equal(atomic_load(&d->received[i].calls), 0);
+    }
+}
+
+/* Every op completed once with ERROR; a new send, receive or notify fails at once with one
+ * ERROR line and no callback; the socket closes cleanly. */
+static void dead_link_check_and_end(DEAD_LINK* d)
+{
+    for (int i = 0; i < DEAD_LINK_OPS; i++)
+    {
+        TEST_WAIT_UNTIL(atomic_load(&d->sent[i].calls) == 1 && atomic_load(&d->received[i].calls) == 1, 2000);
+    }
+    TEST_WAIT_UNTIL(atomic_load(&d->notified.calls) == 1, 2000);
+    assert_int_equal(atomic_load(&d->notified.result), ASYNC_SOCKET_NOTIFY_IO_RESULT_ERROR);
+    for (int i = 0; i < DEAD_LINK_OPS; i++)
+    {
+        assert_int_equal(atomic_load(&d->sent[i].result), ASYNC_SOCKET_SEND_ERROR);
+        assert_int_equal(atomic_load(&d->received[i].result), ASYNC_SOCKET_RECEIVE_ERROR);
+        assert_int_equal(atomic_load(&d->received[i].bytes), 0);
+    }
+    uint8_t data[8] = {0};
+    ASYNC_SOCKET_BUFFER buffer = {.buffer = data, .length = sizeof(data)};
+    CB late;
+    cb_init(&late);
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    assert_int_equal(send_marked(d->s, &buffer, 1, on_send_cb, &late), ASYNC_SOCKET_SEND_SYNC_ERROR);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    assert_int_not_equal(receive_marked(d->s, &buffer, 1, on_receive_cb, &late), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    assert_int_not_equal(notify_marked(d->s, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_cb, &late), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    async_socket_destroy(d->s);
+    assert_int_equal(atomic_load(&late.calls), 0);
+    assert_int_equal(atomic_load(&d->notified.calls), 1);
+    for (int i = 0; i < DEAD_LINK_OPS; i++)
+    {
+        assert_int_equal(atomic_load(&d->sent[i].calls), 1);
+        assert_int_equal(atomic_load(&d->received[i].calls), 1);
+        free(d->payload[i]);
+    }
+    transport_deinit(&d->t);
+    (void)close(d->fds[1]);
+}
+
+/* The transport reports a dead link (ETIMEDOUT) to one send only, then EPIPE to the next send and
+ * an end of stream to the receives, as the kernel does after TCP_USER_TIMEOUT: every pending op
+ * completes with ERROR, none ABANDONED (which would read as a clean close). */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_036 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_037 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_038 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_039 */
+static void async_socket_dead_link_seen_by_a_send_fails_every_pending_op(void** state)
+{
+    (void)state;
+    ENV env = env_begin();
+    DEAD_LINK d;
+    dead_link_begin(&d);
+    script_add(&d.t, &d.t.send_script, ETIMEDOUT);
+    for (int i = 0; i < 4; i++)
+    {
+        script_add(&d.t, &d.t.send_script, EPIPE);
+    }
+    /* the peer's end of stream is the event; a receive now reads 0 */
+    assert_int_equal(shutdown(d.fds[1], SHUT_WR), 0);
+    dead_link_check_and_end(&d);
+    env_end(env);
+}
+
+/* The same when a receive is the one told ETIMEDOUT: the sends waiting for room fail with it. */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_036 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_037 */
+static void async_socket_dead_link_seen_by_a_receive_fails_every_pending_op(void** state)
+{
+    (void)state;
+    ENV env = env_begin();
+    DEAD_LINK d;
+    dead_link_begin(&d);
+    script_add(&d.t, &d.t.recv_script, ETIMEDOUT);
+    /* the byte is the event; without the fix the second receive would take it */
+    kick(d.fds[1]);
+    dead_link_check_and_end(&d);
+    env_end(env);
+}
+
+/* A peer that closed first (ECONNRESET) is not a dead link: an ETIMEDOUT after it does not
+ * turn the socket's later operations into failures. */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_036 */
+static void async_socket_error_after_a_reset_does_not_fail_later_ops(void** state)
+{
+    (void)state;
+    ENV env = env_begin();
+    int fds[2];
+    make_unix_pair(fds, 0);
+    TRANSPORT t;
+    transport_init(&t, fds[0]);
+    ASYNC_SOCKET_HANDLE s = open_socket_with(create_with_test_transport(&t));
+    script_add(&t, &t.recv_script, ECONNRESET);
+    script_add(&t, &t.recv_script, ETIMEDOUT);
+    uint8_t in[64];
+    ASYNC_SOCKET_BUFFER buffer = {.buffer = in, .length = sizeof(in)};
+    const int expected[2] = {ASYNC_SOCKET_RECEIVE_ABANDONED, ASYNC_SOCKET_RECEIVE_ERROR};
+    for (int i = 0; i < 2; i++)
+    {
+        CB received;
+        cb_init(&received);
+        assert_int_equal(receive_marked(s, &buffer, 1, on_receive_cb, &received), 0);
+        peer_write_pattern(fds[1], (uint64_t)i, 1);
+        TEST_WAIT_UNTIL(atomic_load(&received.calls) == 1, 2000);
+        assert_int_equal(atomic_load(&received.result), expected[i]);
+    }
+    /* still usable: the two bytes written meanwhile arrive */
+    CB received;
+    cb_init(&received);
+    assert_int_equal(receive_marked(s, &buffer, 1, on_receive_cb, &received), 0);
+    TEST_WAIT_UNTIL(atomic_load(&received.calls) == 1, 2000);
+    assert_int_equal(atomic_load(&received.result), ASYNC_SOCKET_RECEIVE_OK);
+    assert_int_equal(atomic_load(&received.bytes), 2);
+    async_socket_destroy(s);
+    transport_deinit(&t);
+    (void)close(fds[1]);
+    env_end(env);
+}
+
 /* ---- events with nothing to complete ---- */
 
 /* Readiness that no operation waits for is ignored: data arriving with nothing posted calls
@@ -1142,6 +1312,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(async_socket_notify_io_async_out_on_a_full_socket_waits_for_room),
     cmocka_unit_test(async_socket_notify_io_async_completes_with_error_on_a_socket_error),
     cmocka_unit_test(async_socket_receive_async_completes_with_error_on_a_socket_error),
+    cmocka_unit_test(async_socket_dead_link_seen_by_a_send_fails_every_pending_op),
+    cmocka_unit_test(async_socket_dead_link_seen_by_a_receive_fails_every_pending_op),
+    cmocka_unit_test(async_socket_error_after_a_reset_does_not_fail_later_ops),
     cmocka_unit_test(async_socket_events_with_nothing_pending_are_ignored),
     cmocka_unit_test(async_socket_steady_state_does_not_allocate),
     cmocka_unit_test(async_socket_steady_state_with_errors_does_not_allocate),

@@ -425,6 +425,7 @@ typedef struct TRANSPORT_TAG
     size_t max_send; /* bytes per call, 0: no cap */
     size_t max_recv;
     int reset_errno; /* when set, a real ECONNRESET from recv is reported as this errno */
+    atomic_bool recv_would_block; /* when set, a recv the script does not fail says EAGAIN */
     pthread_mutex_t lock;
     SCRIPT send_script;
     SCRIPT recv_script;
@@ -448,6 +449,7 @@ static inline void transport_init(TRANSPORT* t, int fd)
     atomic_init(&t->test_thread_recv_calls, 0);
     atomic_init(&t->wrong_handle, 0);
     atomic_init(&t->handle, NULL);
+    atomic_init(&t->recv_would_block, false);
 }
 
 static inline void transport_deinit(TRANSPORT* t)
@@ -534,6 +536,10 @@ static inline int transport_on_recv(void* context, ASYNC_SOCKET_HANDLE async_soc
         (void)atomic_fetch_add(&t->test_thread_recv_calls, 1);
     }
     int error = script_next(t, &t->recv_script);
+    if (error == 0 && atomic_load(&t->recv_would_block))
+    {
+        error = EAGAIN;
+    }
     if (error != 0)
     {
         errno = error;

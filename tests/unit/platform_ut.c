@@ -301,7 +301,7 @@ static void platform_init_fails_cleanly_at_every_fallible_call(void** state)
             break;
         }
         assert_int_not_equal(result, 0);
-        assert_true(log_capture.errors >= 1);
+        ASSERT_ERROR_LINES(log_capture.errors, 1);
         assert_false(platform_is_initialised());
         test_baseline_assert_back_to(baseline);
         failures++;
