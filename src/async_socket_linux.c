@@ -156,7 +156,7 @@ typedef struct ASYNC_SOCKET_TAG
     COMPLETION_PORT_IO io;
     COMPLETION_PORT_HANDLE port;
     SOCKET_EXTRAS* extras;               /* NULL for the default transport without an engine */
-    SOCKET_TRANSPORT__STORAGE transport; /* the socket's transport, made in place (transport_of) */
+    struct SOCKET_TRANSPORT_TAG transport; /* the socket's transport, made in place (transport_of) */
     /* Never needed at once, so they share their bytes: closer is read only while the state is
      * STATE_CLOSING, and destroy sets teardown_signal only after its close finished (or, in a
      * callback, to NULL), when no close is running on its behalf any more. */
@@ -219,7 +219,7 @@ static inline bool uses_default_transport(const ASYNC_SOCKET* socket)
 
 static SOCKET_TRANSPORT_HANDLE transport_of(ASYNC_SOCKET* socket)
 {
-    return (SOCKET_TRANSPORT_HANDLE)(void*)&socket->transport;
+    return &socket->transport;
 }
 
 static ASYNC_SOCKET* from_io(COMPLETION_PORT_IO* io)

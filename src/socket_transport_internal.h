@@ -12,17 +12,24 @@
 ssize_t socket_transport__sendv(SOCKET_TRANSPORT_HANDLE socket_transport, const struct iovec* iov, int iov_count);
 ssize_t socket_transport__recvv(SOCKET_TRANSPORT_HANDLE socket_transport, struct iovec* iov, int iov_count);
 
-/* Room for a transport kept inside another object (an async socket keeps its default transport
- * in itself: one allocation less per socket). socket_transport_linux.c checks that its transport
- * fits; grow this if it stops fitting. */
-typedef struct SOCKET_TRANSPORT__STORAGE_TAG
+/* The transport itself, defined here so that another object can keep one inside itself (an async
+ * socket keeps its default transport in place: one allocation less per socket) with its real type,
+ * rather than in a byte array reached through a cast. */
+typedef enum SOCKET_TRANSPORT_TYPE_TAG
 {
-    _Alignas(8) unsigned char bytes[8];
-} SOCKET_TRANSPORT__STORAGE;
+    SOCKET_TRANSPORT_CLIENT, /* connects, or wraps a connected fd */
+    SOCKET_TRANSPORT_SERVER  /* listens and accepts */
+} SOCKET_TRANSPORT_TYPE;
+
+struct SOCKET_TRANSPORT_TAG
+{
+    SOCKET_HANDLE fd;
+    SOCKET_TRANSPORT_TYPE type;
+};
 
 /* Makes, in `storage`, the transport that socket_transport_create_from_socket would allocate for
  * `socket_handle` (INVALID_SOCKET gives a transport without a socket). It cannot fail. */
-SOCKET_TRANSPORT_HANDLE socket_transport__init_from_socket(SOCKET_TRANSPORT__STORAGE* storage, SOCKET_HANDLE socket_handle);
+SOCKET_TRANSPORT_HANDLE socket_transport__init_from_socket(struct SOCKET_TRANSPORT_TAG* storage, SOCKET_HANDLE socket_handle);
 /* Ends a transport made by socket_transport__init_from_socket: disconnects it; frees nothing. */
 void socket_transport__deinit(SOCKET_TRANSPORT_HANDLE socket_transport);
 

@@ -26,17 +26,8 @@ MU_DEFINE_ENUM_STRINGS(SOCKET_RECEIVE_RESULT, SOCKET_RECEIVE_RESULT_VALUES)
 /* more buffers than this in one call are sent or received over several syscalls */
 #define MAX_IOV 64
 
-typedef enum SOCKET_TRANSPORT_TYPE_TAG
-{
-    SOCKET_TRANSPORT_CLIENT, /* connects, or wraps a connected fd */
-    SOCKET_TRANSPORT_SERVER  /* listens and accepts */
-} SOCKET_TRANSPORT_TYPE;
-
-typedef struct SOCKET_TRANSPORT_TAG
-{
-    SOCKET_HANDLE fd;
-    SOCKET_TRANSPORT_TYPE type;
-} SOCKET_TRANSPORT;
+/* the struct is in socket_transport_internal.h, so an async socket can keep one in place */
+typedef struct SOCKET_TRANSPORT_TAG SOCKET_TRANSPORT;
 
 static SOCKET_TRANSPORT* transport_new(SOCKET_TRANSPORT_TYPE type, SOCKET_HANDLE fd)
 {
@@ -66,11 +57,8 @@ SOCKET_TRANSPORT_HANDLE socket_transport_create_from_socket(SOCKET_HANDLE socket
     return transport;
 }
 
-_Static_assert(sizeof(SOCKET_TRANSPORT) <= sizeof(SOCKET_TRANSPORT__STORAGE), "a socket transport must fit SOCKET_TRANSPORT__STORAGE");
-
-SOCKET_TRANSPORT_HANDLE socket_transport__init_from_socket(SOCKET_TRANSPORT__STORAGE* storage, SOCKET_HANDLE socket_handle)
+SOCKET_TRANSPORT_HANDLE socket_transport__init_from_socket(SOCKET_TRANSPORT* transport, SOCKET_HANDLE socket_handle)
 {
-    SOCKET_TRANSPORT* transport = (SOCKET_TRANSPORT*)storage;
     transport->fd = socket_handle;
     transport->type = SOCKET_TRANSPORT_CLIENT;
     return transport;
