@@ -53,6 +53,7 @@ typedef struct ECHO_SERVER_TAG
     atomic_uint_fast64_t accepted;
     atomic_uint_fast64_t bytes;  /* bytes received and echoed back */
     atomic_uint_fast64_t accept_errors;
+    atomic_bool stopping;        /* set by server_stop before it closes the listener */
 } ECHO_SERVER;
 
 struct CONNECTION_TAG
@@ -307,6 +308,11 @@ static int listener_wait(ECHO_SERVER* server)
 static void on_listener_ready(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT result)
 {
     ECHO_SERVER* server = context;
+    if (result == ASYNC_SOCKET_NOTIFY_IO_RESULT_ERROR)
+    {
+        (void)fprintf(stderr, TOOL ": the listener failed; no more connections are accepted\n");
+        return;
+    }
     if (result != ASYNC_SOCKET_NOTIFY_IO_RESULT_IN)
     {
         return; /* ABANDONED: the listener is closing */
@@ -327,7 +333,13 @@ static void on_listener_ready(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT resul
         struct timespec pause = {.tv_sec = 0, .tv_nsec = ACCEPT_BACKOFF_MS * 1000000L};
         (void)nanosleep(&pause, NULL);
     }
-    if (listener_wait(server) != 0)
+    /* A stop that began while this callback ran is closing the listener: asking for its next
+     * readiness would only be refused. */
+    if (atomic_load(&server->stopping))
+    {
+        return;
+    }
+    if (listener_wait(server) != 0 && !atomic_load(&server->stopping))
     {
         (void)fprintf(stderr, TOOL ": cannot wait for connections any more\n");
     }
@@ -373,6 +385,7 @@ static bool listener_start(ECHO_SERVER* server, const ECHO_OPTIONS* options)
 /* Stops accepting, ends every connection and waits until all are freed. */
 static void server_stop(ECHO_SERVER* server)
 {
+    atomic_store(&server->stopping, true);
     if (server->listener_events != NULL)
     {
         /* The close waits for an accept in progress on a worker; none starts afterwards. */
