@@ -22,7 +22,7 @@ BUILD_NEEDS := cmd:gcc:gcc cmd:cmake:cmake cmd:pkg-config:pkg-config cmd:make:ma
 TEST_NEEDS  := $(BUILD_NEEDS) pc:cmocka:libcmocka-dev cmd:python3:python3 pc:libuv:libuv1-dev cmd:ip:iproute2 cmd:openssl:openssl
 BENCH_NEEDS := $(BUILD_NEEDS) pc:libuv:libuv1-dev cmd:strace:strace cmd:python3:python3
 # libFuzzer is in clang's compiler-rt (libclang-rt-14-dev).
-FUZZ_NEEDS  := $(BUILD_NEEDS) cmd:clang:clang file:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
+FUZZ_NEEDS  := $(BUILD_NEEDS) cmd:clang:clang deb:libclang-rt-14-dev:libclang-rt-14-dev
 FUZZ_DIR    := build/fuzz
 FUZZ_SECONDS ?= 300
 # make check: gcc's sanitizers come with gcc; clang and libclang-rt-14-dev (libFuzzer) for the
