@@ -99,7 +99,9 @@ static void never_reading_peer_close_abandons_every_pending_send_at_once(void** 
     uint64_t close_ms = test_now_ms() - start;
     /* close calls every pending send back before it returns */
     assert_int_equal(atomic_load(&track.done), HOSTILE_SENDS);
-    assert_true(close_ms < 1000);
+    /* not a speed check: close must not wait for the peer to read (a lingering close would take
+     * seconds or for ever); the bound leaves room for a loaded machine */
+    assert_true(close_ms < 5000);
     assert_true(atomic_load(&track.abandoned) >= HOSTILE_SENDS - done_before_close - 1);
     for (uint32_t i = 0; i < HOSTILE_SENDS; i++)
     {
