@@ -8,8 +8,19 @@
  * Each table slot is one word: the registration's pointer, with a spin lock in its low bit, taken
  * only long enough to read the slot and take a reference on its owner: there is no port-wide lock
  * on the event path. Generations come from one port-wide counter, so a slot needs no counter of
- * its own (8 bytes per fd). */
+ * its own (8 bytes per fd).
+ *
+ * Workers: one of them, the poller, waits in epoll_wait; the others (followers) sleep on a futex.
+ * A poller that gets a batch big enough to be worth a hand-off gives part of it to idle followers
+ * and delivers the rest itself; a small batch it delivers alone. So one connection's ping-pong
+ * never pays a cross-CPU wake-up per event (which is what N workers all waiting in epoll_wait
+ * cost: the kernel wakes an idle one for every new event), while 100 busy connections use every
+ * worker. A poller stuck in a long callback is noticed by a follower within STALL_CHECK_MS, and
+ * that follower polls too until the stuck one is back, so one blocking callback never stops the
+ * port. See devdoc D30. */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -18,6 +29,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "c_pal/completion_port_linux.h"
@@ -27,6 +40,13 @@
 #define SLOTS_PER_CHUNK 256
 #define CHUNK_COUNT 4096 /* 1M fds: the kernel's default nr_open */
 #define EVENT_BATCH 64
+/* a batch with fewer events than this is delivered by its poller alone: handing events to a
+ * sleeping follower costs a futex wake and a context switch, several microseconds */
+#define SHARE_MIN_EVENTS 8
+/* the smallest share a follower is woken for */
+#define SHARE_MIN_PART 4
+/* how long a poller may deliver without progress before a follower polls beside it */
+#define STALL_CHECK_MS 10
 #define WAKE_TOKEN UINT64_MAX
 
 #define SLOT_LOCKED ((uintptr_t)1) /* COMPLETION_PORT_IO is pointer-aligned: bit 0 is free */
@@ -36,7 +56,29 @@ typedef struct SLOT_TAG
     _Atomic(uintptr_t) word; /* the COMPLETION_PORT_IO*, or 0, | SLOT_LOCKED while locked */
 } SLOT;
 
-typedef struct COMPLETION_PORT_TAG
+typedef enum WORKER_STATE_TAG
+{
+    WORKER_FOLLOWING,         /* a follower: asleep, or delivering a share */
+    WORKER_POLLING,           /* a poller in epoll_wait */
+    WORKER_POLLER_DELIVERING  /* a poller delivering its batch */
+} WORKER_STATE;
+
+typedef struct COMPLETION_PORT_TAG COMPLETION_PORT;
+
+/* Padded to a cache line: each worker writes its own state and progress, others only read them
+ * (a follower deciding whether the pollers are stuck). */
+typedef struct WORKER_TAG
+{
+    COMPLETION_PORT* port;
+    pthread_t thread;
+    atomic_uint state;    /* WORKER_STATE */
+    atomic_uint progress; /* deliveries started; a stuck poller's stays the same */
+    char padding[64 - sizeof(COMPLETION_PORT*) - sizeof(pthread_t) - 2 * sizeof(atomic_uint)];
+} WORKER;
+
+_Static_assert(sizeof(WORKER) == 64, "a worker record is one cache line");
+
+struct COMPLETION_PORT_TAG
 {
     atomic_int refcount;
     int epoll_fd;
@@ -44,7 +86,19 @@ typedef struct COMPLETION_PORT_TAG
     atomic_bool stopping;
     atomic_bool free_on_worker_exit;
     uint32_t worker_count;
-    pthread_t workers[COMPLETION_PORT_MAX_WORKERS];
+    WORKER workers[COMPLETION_PORT_MAX_WORKERS];
+
+    /* the hand-off of events from a poller to followers */
+    atomic_uint pollers;           /* workers in the poller role */
+    atomic_uint idle_followers;    /* followers asleep, or about to sleep */
+    atomic_uint untimed_followers; /* of those, the ones that sleep without a stall check */
+    atomic_uint share_seq;         /* the futex word followers sleep on */
+    atomic_uint shared_left;       /* events handed off and not taken yet */
+    pthread_mutex_t share_lock;    /* guards the fields below */
+    uint32_t shared_next;
+    uint32_t shared_count;
+    uint32_t share_part;
+    struct epoll_event shared[EVENT_BATCH];
 
     pthread_mutex_t table_lock; /* only for allocating chunks */
     atomic_uint next_generation;
@@ -53,7 +107,7 @@ typedef struct COMPLETION_PORT_TAG
     pthread_mutex_t post_lock;
     COMPLETION_PORT_IO* post_head;
     COMPLETION_PORT_IO* post_tail;
-} COMPLETION_PORT;
+};
 
 /* The port whose worker the current thread is, so a last dec_ref made from a callback does not
  * try to join the thread it runs on. */
@@ -136,8 +190,9 @@ static uint32_t io_generation(COMPLETION_PORT_IO* io)
     return __atomic_load_n(&io->generation, __ATOMIC_RELAXED) & GENERATION_MASK;
 }
 
-static void deliver(COMPLETION_PORT* port, uint64_t token, uint32_t events)
+static void deliver(WORKER* self, uint64_t token, uint32_t events)
 {
+    COMPLETION_PORT* port = self->port;
     SLOT* slot = find_slot(port, (int)(uint32_t)token);
     if (slot == NULL)
     {
@@ -187,40 +242,256 @@ static void run_posted(COMPLETION_PORT* port)
     }
 }
 
+static void deliver_all(WORKER* self, const struct epoll_event* events, int count)
+{
+    for (int i = 0; i < count; i++)
+    {
+        /* only this thread writes it; a follower reads it to tell a stuck poller */
+        atomic_store_explicit(&self->progress, atomic_load_explicit(&self->progress, memory_order_relaxed) + 1, memory_order_relaxed);
+        if (events[i].data.u64 == WAKE_TOKEN)
+        {
+            run_posted(self->port);
+        }
+        else
+        {
+            deliver(self, events[i].data.u64, events[i].events);
+        }
+    }
+}
+
+/* ---- the hand-off between the poller and the followers ---- */
+
+static void futex_wake(atomic_uint* word, int count)
+{
+    (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+
+/* Wakes `count` sleeping followers (all of them with INT_MAX). */
+static void wake_followers(COMPLETION_PORT* port, int count)
+{
+    (void)atomic_fetch_add(&port->share_seq, 1);
+    futex_wake(&port->share_seq, count);
+}
+
+/* Called by a poller with a fresh batch. Hands the tail of the batch to idle followers when it is
+ * big enough to be worth their wake-ups and the last hand-off has been taken; returns how many
+ * events, from the start of the batch, the poller delivers itself.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_050 */
+static int share_batch(COMPLETION_PORT* port, const struct epoll_event* events, int count)
+{
+    uint32_t idle = atomic_load_explicit(&port->idle_followers, memory_order_relaxed);
+    if (count < SHARE_MIN_EVENTS || idle == 0 || atomic_load_explicit(&port->shared_left, memory_order_relaxed) != 0)
+    {
+        return count;
+    }
+    uint32_t parts = (uint32_t)count / SHARE_MIN_PART;
+    if (parts > idle + 1)
+    {
+        parts = idle + 1;
+    }
+    uint32_t part = ((uint32_t)count + parts - 1) / parts;
+    uint32_t given = (uint32_t)count - part;
+    (void)pthread_mutex_lock(&port->share_lock);
+    (void)memcpy(port->shared, events + part, given * sizeof(struct epoll_event));
+    port->shared_next = 0;
+    port->shared_count = given;
+    port->share_part = part;
+    atomic_store_explicit(&port->shared_left, given, memory_order_relaxed);
+    (void)pthread_mutex_unlock(&port->share_lock);
+    wake_followers(port, (int)((given + part - 1) / part));
+    return (int)part;
+}
+
+/* Takes one share of the handed-off events into `events`; returns how many (0: none left). */
+static int take_share(COMPLETION_PORT* port, struct epoll_event* events)
+{
+    if (atomic_load_explicit(&port->shared_left, memory_order_relaxed) == 0)
+    {
+        return 0;
+    }
+    (void)pthread_mutex_lock(&port->share_lock);
+    uint32_t left = port->shared_count - port->shared_next;
+    uint32_t take = (left < port->share_part) ? left : port->share_part;
+    (void)memcpy(events, port->shared + port->shared_next, take * sizeof(struct epoll_event));
+    port->shared_next += take;
+    atomic_store_explicit(&port->shared_left, left - take, memory_order_relaxed);
+    (void)pthread_mutex_unlock(&port->share_lock);
+    return (int)take;
+}
+
+/* Records each poller's progress in `seen`; true when some poller is delivering (then a follower
+ * checks on it later), false when every poller waits in epoll_wait. */
+static bool snapshot_pollers(COMPLETION_PORT* port, uint32_t* seen)
+{
+    bool delivering = false;
+    for (uint32_t i = 0; i < port->worker_count; i++)
+    {
+        WORKER* worker = &port->workers[i];
+        seen[i] = atomic_load(&worker->progress);
+        delivering = delivering || atomic_load(&worker->state) == WORKER_POLLER_DELIVERING;
+    }
+    return delivering;
+}
+
+/* True when no poller waits in epoll_wait and none of the delivering ones has moved on since
+ * `seen` was taken: events may be waiting that nobody will take. */
+static bool pollers_stuck(COMPLETION_PORT* port, const uint32_t* seen)
+{
+    for (uint32_t i = 0; i < port->worker_count; i++)
+    {
+        WORKER* worker = &port->workers[i];
+        uint32_t state = atomic_load(&worker->state);
+        if (state == WORKER_POLLING || (state == WORKER_POLLER_DELIVERING && atomic_load(&worker->progress) != seen[i]))
+        {
+            return false;
+        }
+    }
+    return atomic_load(&port->pollers) != 0;
+}
+
+/* Whether another worker than `self` waits in epoll_wait now. */
+static bool another_polling(WORKER* self)
+{
+    COMPLETION_PORT* port = self->port;
+    for (uint32_t i = 0; i < port->worker_count; i++)
+    {
+        if (&port->workers[i] != self && atomic_load(&port->workers[i].state) == WORKER_POLLING)
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A poller steps down after a batch too small to share, when there is more than one poller and
+ * another one waits in epoll_wait: while batches are big, several pollers keep every worker
+ * busy without a wake-up; once they are small, one poller takes them all without the kernel
+ * waking a second one for each event. The count never drops to 0 this way, since the one
+ * waiting cannot step down until it is back. */
+static bool step_down(WORKER* self, int count)
+{
+    COMPLETION_PORT* port = self->port;
+    uint32_t pollers = atomic_load(&port->pollers);
+    while (count < SHARE_MIN_EVENTS && pollers > 1 && another_polling(self))
+    {
+        if (atomic_compare_exchange_weak(&port->pollers, &pollers, pollers - 1))
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The poller role: wait for a batch, hand part of it off, deliver the rest; until the port stops,
+ * epoll_wait fails, or another poller makes this one redundant. */
+static void poll_until_relieved(WORKER* self, struct epoll_event* events)
+{
+    COMPLETION_PORT* port = self->port;
+    for (;;)
+    {
+        /* with other pollers about, come back now and then to see whether to step down */
+        int timeout = (atomic_load_explicit(&port->pollers, memory_order_relaxed) > 1) ? STALL_CHECK_MS : -1;
+        atomic_store(&self->state, WORKER_POLLING);
+        int count = sys_epoll_wait(port->epoll_fd, events, EVENT_BATCH, timeout);
+        /* seq_cst, and before untimed_followers is read: a follower that announced itself after
+         * this store sees the poller delivering and sleeps with a stall check */
+        atomic_store(&self->state, WORKER_POLLER_DELIVERING);
+        if (atomic_load_explicit(&port->stopping, memory_order_acquire))
+        {
+            break;
+        }
+        if (count < 0)
+        {
+            if (errno == EINTR)
+            {
+                continue;
+            }
+            LogError("epoll_wait failed, errno=%d; worker stops", errno);
+            atomic_store(&port->stopping, true); /* no worker can take events any more */
+            break;
+        }
+        if (atomic_load(&port->untimed_followers) != 0)
+        {
+            wake_followers(port, 1); /* it goes back to sleep with a stall check */
+        }
+        deliver_all(self, events, share_batch(port, events, count));
+        if (step_down(self, count))
+        {
+            atomic_store(&self->state, WORKER_FOLLOWING);
+            return;
+        }
+    }
+    (void)atomic_fetch_sub(&port->pollers, 1);
+    atomic_store(&self->state, WORKER_FOLLOWING);
+}
+
+/* A follower with nothing to do sleeps until a hand-off or a stop wakes it. While a poller
+ * delivers it sleeps at most STALL_CHECK_MS at a time, and polls itself when every poller has
+ * been stuck for that long (returns true). */
+static bool follower_wait(WORKER* self)
+{
+    COMPLETION_PORT* port = self->port;
+    uint32_t seen[COMPLETION_PORT_MAX_WORKERS];
+    unsigned seq = atomic_load(&port->share_seq);
+    (void)atomic_fetch_add(&port->idle_followers, 1);
+    (void)atomic_fetch_add(&port->untimed_followers, 1);
+    bool timed = snapshot_pollers(port, seen);
+    if (timed)
+    {
+        (void)atomic_fetch_sub(&port->untimed_followers, 1);
+    }
+    bool sleep = atomic_load(&port->shared_left) == 0 && atomic_load(&port->pollers) != 0 &&
+        !atomic_load_explicit(&port->stopping, memory_order_acquire);
+    if (sleep)
+    {
+        struct timespec timeout = {.tv_sec = 0, .tv_nsec = STALL_CHECK_MS * 1000000L};
+        (void)syscall(SYS_futex, &port->share_seq, FUTEX_WAIT_PRIVATE, seq, timed ? &timeout : NULL, NULL, 0);
+    }
+    if (!timed)
+    {
+        (void)atomic_fetch_sub(&port->untimed_followers, 1);
+    }
+    (void)atomic_fetch_sub(&port->idle_followers, 1);
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_051 */
+    if (timed && sleep && atomic_load(&port->share_seq) == seq && pollers_stuck(port, seen))
+    {
+        (void)atomic_fetch_add(&port->pollers, 1);
+        return true;
+    }
+    return false;
+}
+
 static void free_port(COMPLETION_PORT* port);
 
 static void* worker_main(void* arg)
 {
-    COMPLETION_PORT* port = arg;
+    WORKER* self = arg;
+    COMPLETION_PORT* port = self->port;
     struct epoll_event events[EVENT_BATCH];
     current_worker_port = port;
 
     while (!atomic_load_explicit(&port->stopping, memory_order_acquire))
     {
-        int count = sys_epoll_wait(port->epoll_fd, events, EVENT_BATCH, -1);
-        if (count < 0)
+        int count = take_share(port, events);
+        if (count > 0)
         {
-            if (errno != EINTR)
-            {
-                LogError("epoll_wait failed, errno=%d; worker stops", errno);
-                break;
-            }
+            deliver_all(self, events, count);
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_99_050: there is enough work for two; this worker
+             * polls too until a small batch says otherwise (see step_down) */
+            (void)atomic_fetch_add(&port->pollers, 1);
+            poll_until_relieved(self, events);
             continue;
         }
-        for (int i = 0; i < count; i++)
+        unsigned none = 0;
+        if (atomic_compare_exchange_strong(&port->pollers, &none, 1) || follower_wait(self))
         {
-            if (events[i].data.u64 == WAKE_TOKEN)
-            {
-                run_posted(port);
-            }
-            else
-            {
-                deliver(port, events[i].data.u64, events[i].events);
-            }
+            poll_until_relieved(self, events);
         }
     }
-    /* pass the stop on: the next waiting worker needs its own edge */
+    /* pass the stop on: a worker waiting in epoll_wait needs its own edge, and a sleeping
+     * follower its own wake */
     wake_one(port);
+    wake_followers(port, INT_MAX);
     if (atomic_load_explicit(&port->free_on_worker_exit, memory_order_acquire))
     {
         free_port(port);
@@ -251,6 +522,7 @@ static void free_port(COMPLETION_PORT* port)
     (void)sys_close(port->epoll_fd);
     (void)pthread_mutex_destroy(&port->table_lock);
     (void)pthread_mutex_destroy(&port->post_lock);
+    (void)pthread_mutex_destroy(&port->share_lock);
     sys_free(port);
 }
 
@@ -258,32 +530,30 @@ static void stop_workers(COMPLETION_PORT* port, uint32_t started)
 {
     atomic_store_explicit(&port->stopping, true, memory_order_release);
     wake_one(port);
+    wake_followers(port, INT_MAX);
     for (uint32_t i = 0; i < started; i++)
     {
-        if (pthread_equal(port->workers[i], pthread_self()))
+        if (pthread_equal(port->workers[i].thread, pthread_self()))
         {
             /* the last reference was dropped from a callback: this thread cannot join itself */
-            (void)pthread_detach(port->workers[i]);
+            (void)pthread_detach(port->workers[i].thread);
             continue;
         }
-        (void)pthread_join(port->workers[i], NULL);
+        (void)pthread_join(port->workers[i].thread, NULL);
     }
 }
 
 /* Codes_SRS_ASYNC_SOCKET_LINUX_99_015: a fixed, bounded set of workers serves every socket.
- * Half the online CPUs, at least one: a worker that finishes a callback takes the next event
- * itself, while a second idle worker would be woken for it (a context switch per hand-off; on
- * this project's 2-core benchmark, one worker gives 1.3-1.8x the round trips of two). The other
- * half is left to the application's threads and the kernel's network processing. */
+ * One per online CPU: only a batch big enough to share wakes a second worker (see share_batch),
+ * so more workers cost nothing while there is little to do. */
 uint32_t completion_port_default_worker_count(void)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    long workers = cpus / 2;
-    if (workers < 1)
+    if (cpus < 1)
     {
         return 1;
     }
-    return (workers > COMPLETION_PORT_MAX_WORKERS) ? COMPLETION_PORT_MAX_WORKERS : (uint32_t)workers;
+    return (cpus > COMPLETION_PORT_MAX_WORKERS) ? COMPLETION_PORT_MAX_WORKERS : (uint32_t)cpus;
 }
 
 static int open_fds(COMPLETION_PORT* port)
@@ -316,7 +586,8 @@ static int start_workers(COMPLETION_PORT* port)
 {
     for (uint32_t i = 0; i < port->worker_count; i++)
     {
-        int error = sys_pthread_create(&port->workers[i], worker_main, port);
+        port->workers[i].port = port;
+        int error = sys_pthread_create(&port->workers[i].thread, worker_main, &port->workers[i]);
         if (error != 0)
         {
             LogError("pthread_create failed for worker %u of %u, error=%d", i + 1, port->worker_count, error);
@@ -347,10 +618,12 @@ COMPLETION_PORT_HANDLE completion_port_create(uint32_t worker_count)
     port->worker_count = (worker_count == 0) ? completion_port_default_worker_count() : worker_count;
     (void)pthread_mutex_init(&port->table_lock, NULL);
     (void)pthread_mutex_init(&port->post_lock, NULL);
+    (void)pthread_mutex_init(&port->share_lock, NULL);
     if (open_fds(port) != 0)
     {
         (void)pthread_mutex_destroy(&port->table_lock);
         (void)pthread_mutex_destroy(&port->post_lock);
+        (void)pthread_mutex_destroy(&port->share_lock);
         sys_free(port);
         return NULL;
     }

@@ -39,8 +39,8 @@ static void assert_back_to(TEST_BASELINE baseline)
 
 static uint32_t expected_default_workers(void)
 {
-    /* half the online CPUs, at least one (see completion_port_default_worker_count) */
-    long workers = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+    /* one per online CPU, at least one (see completion_port_default_worker_count) */
+    long workers = sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1)
     {
         return 1;
@@ -219,7 +219,7 @@ static void completion_port_create_starts_the_requested_workers(void** state)
     }
 }
 
-static void completion_port_create_with_zero_workers_uses_half_the_cpus(void** state)
+static void completion_port_create_with_zero_workers_uses_one_per_cpu(void** state)
 {
     (void)state;
     TEST_BASELINE baseline = test_baseline_take();
@@ -993,7 +993,7 @@ static void completion_port_post_fault_sweep(void** state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(completion_port_create_starts_the_requested_workers),
-    cmocka_unit_test(completion_port_create_with_zero_workers_uses_half_the_cpus),
+    cmocka_unit_test(completion_port_create_with_zero_workers_uses_one_per_cpu),
     cmocka_unit_test(completion_port_create_accepts_the_maximum_and_refuses_more),
     cmocka_unit_test(completion_port_lives_until_the_last_dec_ref),
     cmocka_unit_test(completion_port_last_dec_ref_from_a_worker_frees_the_port),

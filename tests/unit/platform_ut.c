@@ -52,8 +52,8 @@ static bool platform_is_initialised(void)
 
 static uint32_t default_worker_count(void)
 {
-    /* half the online CPUs, at least one (see completion_port_default_worker_count) */
-    long workers = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+    /* one per online CPU, at least one (see completion_port_default_worker_count) */
+    long workers = sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1)
     {
         return 1;
