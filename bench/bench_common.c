@@ -291,12 +291,32 @@ int bench_listen(void)
     return fd;
 }
 
+/* The congestion control every benchmark connection uses: BENCH_TCP_CONGESTION, default cubic;
+ * "system" keeps the machine's default. Pinned because BBR (the default on some machines, this
+ * one among them) paces even on loopback: its bandwidth estimate then decides, per connection and
+ * by chance, whether a stream runs at full speed or at a third of it, whatever program drives the
+ * socket (see BENCHMARKS.md). */
+static int set_congestion_control(int fd)
+{
+    const char* name = getenv("BENCH_TCP_CONGESTION");
+    if (name == NULL)
+    {
+        name = "cubic";
+    }
+    if (strcmp(name, "system") == 0)
+    {
+        return 0;
+    }
+    return setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name));
+}
+
 static int tune(int fd)
 {
     int one = 1;
     struct linger linger = { .l_onoff = 1, .l_linger = 0 };
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof(linger)) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof(linger)) != 0 ||
+        set_congestion_control(fd) != 0)
     {
         return -1;
     }

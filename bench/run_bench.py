@@ -185,6 +185,14 @@ def fmt_ratio(value):
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown"
+
+
 def machine_line():
     cpu = "unknown CPU"
     try:
@@ -397,9 +405,13 @@ def main():
         lines.append(f"Run failed: {scenario} {name}: {error}")
     if failures:
         lines.append("")
-    workers = os.environ.get("ASYNC_SOCKET_WORKERS") or "default (completion_port_default_worker_count(): half the CPUs, at least 1)"
+    workers = os.environ.get("ASYNC_SOCKET_WORKERS") or "default (completion_port_default_worker_count(): one per CPU)"
+    congestion = os.environ.get("BENCH_TCP_CONGESTION") or "cubic"
+    if congestion == "system":
+        congestion = "the system default (" + read_text("/proc/sys/net/ipv4/tcp_congestion_control") + ")"
     lines.append(f"Medians of {args.rounds} interleaved rounds; timed runs {args.duration_ms} ms after {args.warmup_ms} ms warm-up. "
-                 f"Library worker threads: {workers}. Ratios are library ÷ other (for latency, wake time and syscalls lower is better).")
+                 f"Library worker threads: {workers}. TCP congestion control: {congestion} (BENCH_TCP_CONGESTION). "
+                 f"Ratios are library ÷ other (for latency, wake time and syscalls lower is better).")
     requested_pairs = args.pairs
     idle_runs = [r for (s, _), runs in results.items() if s == "idle" for r in runs if r.get("ok") == "1"]
     if idle_runs:
