@@ -55,7 +55,7 @@ struct COMPLETION_PORT_IO_TAG
 
 /* worker_count 0 means completion_port_default_worker_count(). */
 MOCKABLE_FUNCTION(, COMPLETION_PORT_HANDLE, completion_port_create, uint32_t, worker_count);
-/* Half the online CPUs, at least 1, at most COMPLETION_PORT_MAX_WORKERS. */
+/* One per online CPU, at least 1, at most COMPLETION_PORT_MAX_WORKERS. */
 MOCKABLE_FUNCTION(, uint32_t, completion_port_default_worker_count);
 MOCKABLE_FUNCTION(, void, completion_port_inc_ref, COMPLETION_PORT_HANDLE, completion_port);
 /* The last reference stops and joins the workers and closes the epoll fd. */

@@ -20,7 +20,7 @@ extern "C" {
 MOCKABLE_FUNCTION(, COMPLETION_PORT_HANDLE, platform_get_completion_port);
 
 /* Sets the worker thread count used by the next platform_init() that creates the port; 0 restores
- * the default (completion_port_default_worker_count(): half the online CPUs, at least 1). Returns non-zero for a count above the maximum. */
+ * the default (completion_port_default_worker_count(): one per online CPU). Returns non-zero for a count above the maximum. */
 MOCKABLE_FUNCTION(, int, platform_linux_set_worker_count, uint32_t, worker_count);
 
 #ifdef __cplusplus
