@@ -100,11 +100,28 @@ typedef struct OP_TAG
     /* buffer descriptors the record has room for, at most UINT8_MAX (records with more than
      * OP_MAX_REUSED_CAPACITY are never reused, so the exact figure does not matter for them) */
     uint8_t capacity;
-    ASYNC_SOCKET_BUFFER buffers[];
+    /* followed by `capacity` ASYNC_SOCKET_BUFFERs (op_buffers) */
 } OP;
 
-/* The whole header is 40 bytes, so a one-buffer record is a 64-byte heap chunk. */
+/* The whole header is 40 bytes: a one-buffer record is 56. */
 _Static_assert(sizeof(OP) == 40 || sizeof(void*) != 8, "an operation record header should stay 40 bytes");
+_Static_assert(sizeof(OP) % _Alignof(ASYNC_SOCKET_BUFFER) == 0, "the buffer descriptors start right after the header");
+
+/* The buffer descriptors behind a record's header. (Not a flexible array member: the socket
+ * embeds a one-buffer record, and a struct with one cannot be a member of another.) */
+static inline ASYNC_SOCKET_BUFFER* op_buffers(const OP* op)
+{
+    return (ASYNC_SOCKET_BUFFER*)((char*)op + sizeof(OP));
+}
+
+/* A record with room for one buffer, laid out as op_buffers expects. */
+typedef struct OP_ONE_TAG
+{
+    OP header;
+    ASYNC_SOCKET_BUFFER buffer;
+} OP_ONE;
+
+_Static_assert(offsetof(OP_ONE, buffer) == sizeof(OP), "an embedded record's buffer is where op_buffers looks");
 
 /* Bytes an op has moved: its buffers before `index`, and `offset` of that one. */
 static uint32_t op_progress(const OP* op)
@@ -112,7 +129,7 @@ static uint32_t op_progress(const OP* op)
     uint32_t total = op->offset;
     for (uint32_t i = 0; i < op->index; i++)
     {
-        total += op->buffers[i].length;
+        total += op_buffers(op)[i].length;
     }
     return total;
 }
@@ -131,12 +148,41 @@ typedef struct OP_QUEUE_TAG
     OP* tail;
 } OP_QUEUE;
 
-/* Lets a destroy wait for the teardown that the last reference performs, wherever that happens;
- * it lives on the destroying thread's stack, since the socket is gone when it fires. */
-typedef struct TEARDOWN_SIGNAL_TAG
+/* Lets a destroy wait for the teardown that the last reference performs, wherever that happens.
+ * It lives on the destroying thread's stack, in a process-wide list (destroy_waits) rather than
+ * in the socket: 8 bytes fewer on every socket, and only destroy and teardown look at the list. */
+typedef struct DESTROY_WAIT_TAG
 {
+    struct DESTROY_WAIT_TAG* next;
+    const void* socket;
     atomic_uint done;
-} TEARDOWN_SIGNAL;
+} DESTROY_WAIT;
+
+static pthread_mutex_t destroy_waits_lock = PTHREAD_MUTEX_INITIALIZER;
+static DESTROY_WAIT* destroy_waits;
+
+/* The closes this thread is running, innermost first (a callback that close calls may close
+ * another socket): how close and destroy tell "this thread is the closer" from "a close runs on
+ * another thread" without keeping the closer's id in every socket. Nodes live on close's stack. */
+typedef struct CLOSING_TAG
+{
+    struct CLOSING_TAG* next;
+    const void* socket;
+} CLOSING;
+
+static _Thread_local CLOSING* closing_here;
+
+static bool closing_on_this_thread(const void* socket)
+{
+    for (const CLOSING* closing = closing_here; closing != NULL; closing = closing->next)
+    {
+        if (closing->socket == socket)
+        {
+            return true;
+        }
+    }
+    return false;
+}
 
 /* What only a socket with a custom transport or an execution engine needs: kept out of the
  * default socket, which is the one there are 10,000s of. */
@@ -157,14 +203,6 @@ typedef struct ASYNC_SOCKET_TAG
     COMPLETION_PORT_HANDLE port;
     SOCKET_EXTRAS* extras;               /* NULL for the default transport without an engine */
     struct SOCKET_TRANSPORT_TAG transport; /* the socket's transport, made in place (transport_of) */
-    /* Never needed at once, so they share their bytes: closer is read only while the state is
-     * STATE_CLOSING, and destroy sets teardown_signal only after its close finished (or, in a
-     * callback, to NULL), when no close is running on its behalf any more. */
-    union
-    {
-        pthread_t closer;                /* guarded by lock */
-        TEARDOWN_SIGNAL* teardown_signal;
-    } u;
     atomic_int refcount;
     LOCK lock;
     /* everything below is guarded by lock */
@@ -183,6 +221,7 @@ typedef struct ASYNC_SOCKET_TAG
     bool writable : 1;       /* a send attempt may find room */
     bool hung_up : 1;        /* a hang-up or error was reported: only EAGAIN proves "no data" */
     bool write_busy : 1;     /* a thread is sending; only it touches the send side */
+    bool destroy_waits : 1;  /* a destroy waits in destroy_waits for the teardown */
     /* The first errno that ended the connection (a dead link, or a peer that closed it; see
      * note_transport_error), 0 while none. After a dead link every pending and later operation
      * fails with ERROR: see link_failed. */
@@ -196,13 +235,18 @@ typedef struct ASYNC_SOCKET_TAG
     OP_QUEUE notifies;
     OP_QUEUE completed;      /* finished, not yet called back; close calls back what is left */
     OP* free_ops;
+    /* The first record of the socket, in the same allocation: an idle socket with a one-buffer
+     * receive pending then costs a single heap chunk. It goes round the free list like any other
+     * record and is never freed on its own. */
+    OP_ONE inline_op;
 } ASYNC_SOCKET;
 
 _Static_assert((EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP) <= UINT16_MAX, "the event bits the socket keeps fit 16 bits");
 
-/* 120 bytes, a 128-byte heap chunk on x86-64 glibc: with a 64-byte one-buffer receive record
- * and the 8-byte slot in the port table, 200 bytes per idle socket. */
-_Static_assert(sizeof(ASYNC_SOCKET) <= 120 || sizeof(void*) != 8, "an async socket should stay within 120 bytes");
+/* 168 bytes with its embedded one-buffer record, a 176-byte heap chunk on x86-64 glibc: with the
+ * 8-byte slot in the port table, 184 bytes per idle socket with a one-buffer receive pending.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_052 */
+_Static_assert(sizeof(ASYNC_SOCKET) <= 168 || sizeof(void*) != 8, "an async socket should stay within 168 bytes");
 
 /* Every socket's waiters share one futex word. Close and destroy wait rarely, and a wake meant
  * for another socket only makes a waiter look at its condition again; a word per socket cost
@@ -368,11 +412,11 @@ static void op_fill(OP* op, OP_KIND kind, const ASYNC_SOCKET_BUFFER* payload, ui
      * the caller's buffers until the transport takes them */
     if (buffer_count == 1 && payload != NULL)
     {
-        op->buffers[0] = payload[0]; /* the common case, without a call to memcpy */
+        op_buffers(op)[0] = payload[0]; /* the common case, without a call to memcpy */
     }
     else if (payload != NULL)
     {
-        (void)memcpy(op->buffers, payload, (size_t)buffer_count * sizeof(ASYNC_SOCKET_BUFFER));
+        (void)memcpy(op_buffers(op), payload, (size_t)buffer_count * sizeof(ASYNC_SOCKET_BUFFER));
     }
     op->buffer_count = buffer_count;
     op->context = context;
@@ -466,9 +510,32 @@ static void wait_until(ASYNC_SOCKET* socket, bool (*done)(ASYNC_SOCKET*))
     (void)atomic_fetch_sub(&waiters, 1);
 }
 
+/* The last reference is gone: takes the waiting destroy's entry out of the list (before the socket
+ * is freed, so that a new socket at the same address cannot be mistaken for this one). */
+static DESTROY_WAIT* take_destroy_wait(const ASYNC_SOCKET* socket)
+{
+    if (!socket->destroy_waits)
+    {
+        return NULL;
+    }
+    (void)pthread_mutex_lock(&destroy_waits_lock);
+    DESTROY_WAIT** link = &destroy_waits;
+    while (*link != NULL && (*link)->socket != socket)
+    {
+        link = &(*link)->next;
+    }
+    DESTROY_WAIT* wait = *link;
+    if (wait != NULL)
+    {
+        *link = wait->next;
+    }
+    (void)pthread_mutex_unlock(&destroy_waits_lock);
+    return wait;
+}
+
 static void socket_teardown(ASYNC_SOCKET* socket)
 {
-    TEARDOWN_SIGNAL* signal = socket->u.teardown_signal;
+    DESTROY_WAIT* wait = take_destroy_wait(socket);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_103 */
     socket_transport__deinit(transport_of(socket));
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_022 */
@@ -486,13 +553,16 @@ static void socket_teardown(ASYNC_SOCKET* socket)
     {
         OP* op = socket->free_ops;
         socket->free_ops = op->next;
-        sys_free(op);
+        if (op != &socket->inline_op.header)
+        {
+            sys_free(op);
+        }
     }
     sys_free(socket);
-    if (signal != NULL)
+    if (wait != NULL)
     {
-        atomic_store(&signal->done, 1);
-        (void)syscall(SYS_futex, &signal->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        atomic_store(&wait->done, 1);
+        (void)syscall(SYS_futex, &wait->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     }
 }
 
@@ -687,10 +757,10 @@ static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op)
     {
         /* scatter over every buffer in one recvmsg */
         struct iovec iov[MAX_IOV];
-        int n = fill_iov(iov, MAX_IOV, op->buffers, op->buffer_count, op->index, op->offset);
+        int n = fill_iov(iov, MAX_IOV, op_buffers(op), op->buffer_count, op->index, op->offset);
         return socket_transport__recvv(transport_of(socket), iov, n);
     }
-    ASYNC_SOCKET_BUFFER* buffer = &op->buffers[op->index];
+    ASYNC_SOCKET_BUFFER* buffer = &op_buffers(op)[op->index];
     do
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_083 */
@@ -703,13 +773,13 @@ static size_t bytes_asked(const ASYNC_SOCKET* socket, const OP* op)
 {
     if (!uses_default_transport(socket))
     {
-        return op->buffers[op->index].length - op->offset;
+        return op_buffers(op)[op->index].length - op->offset;
     }
     size_t room = 0;
     /* only what one recvmsg is given: at most MAX_IOV buffers */
     for (uint32_t i = op->index; i < op->buffer_count && i - op->index < MAX_IOV; i++)
     {
-        room += op->buffers[i].length - ((i == op->index) ? op->offset : 0);
+        room += op_buffers(op)[i].length - ((i == op->index) ? op->offset : 0);
     }
     return room;
 }
@@ -747,7 +817,7 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness
             /* end of stream: deliver what this receive already holds first */
             return (op_progress(op) > 0) ? IO_DONE : IO_EOF;
         }
-        advance(op->buffers, op->buffer_count, &op->index, &op->offset, (size_t)received);
+        advance(op_buffers(op), op->buffer_count, &op->index, &op->offset, (size_t)received);
         if ((size_t)received < asked)
         {
             /* A TCP socket that returns less than asked for had nothing more queued (a later
@@ -930,10 +1000,10 @@ static void consume_sent(ASYNC_SOCKET* socket, size_t sent)
         size_t left = 0;
         for (uint32_t i = op->index; i < op->buffer_count; i++)
         {
-            left += op->buffers[i].length - ((i == op->index) ? op->offset : 0);
+            left += op_buffers(op)[i].length - ((i == op->index) ? op->offset : 0);
         }
         size_t step = (sent < left) ? sent : left;
-        advance(op->buffers, op->buffer_count, &op->index, &op->offset, step);
+        advance(op_buffers(op), op->buffer_count, &op->index, &op->offset, step);
         sent -= step;
         if (op->index < op->buffer_count)
         {
@@ -950,7 +1020,7 @@ static int gather_sends(ASYNC_SOCKET* socket, struct iovec* iov, size_t* offered
     int n = 0;
     for (OP* op = queue_head(&socket->sends); op != NULL && n < MAX_IOV; op = queue_next(&socket->sends, op))
     {
-        n += fill_iov(iov + n, MAX_IOV - n, op->buffers, op->buffer_count, op->index, op->offset);
+        n += fill_iov(iov + n, MAX_IOV - n, op_buffers(op), op->buffer_count, op->index, op->offset);
     }
     *offered = 0;
     for (int i = 0; i < n; i++)
@@ -970,7 +1040,7 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error, size_t* moved)
     {
         unlock_for_io(socket);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_096 */
-        IO_STATUS status = send_buffers(socket, op->buffers, op->buffer_count, &op->index, &op->offset);
+        IO_STATUS status = send_buffers(socket, op_buffers(op), op->buffer_count, &op->index, &op->offset);
         *error = errno;
         relock_after_io(socket);
         if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
@@ -1079,7 +1149,7 @@ static uint32_t gather_receives(ASYNC_SOCKET* socket, struct iovec* iov, int* io
     *asked = 0;
     for (OP* op = queue_head(&socket->receives); op != NULL && op->buffer_count <= (uint32_t)(MAX_IOV - n); op = queue_next(&socket->receives, op), ops++)
     {
-        int added = fill_iov(iov + n, MAX_IOV - n, op->buffers, op->buffer_count, op->index, op->offset);
+        int added = fill_iov(iov + n, MAX_IOV - n, op_buffers(op), op->buffer_count, op->index, op->offset);
         for (int i = n; i < n + added; i++)
         {
             *asked += iov[i].iov_len;
@@ -1099,7 +1169,7 @@ static void distribute_received(ASYNC_SOCKET* socket, size_t received)
         OP* op = queue_head(&socket->receives);
         size_t room = bytes_asked(socket, op);
         size_t take = (received < room) ? received : room;
-        advance(op->buffers, op->buffer_count, &op->index, &op->offset, take);
+        advance(op_buffers(op), op->buffer_count, &op->index, &op->offset, take);
         received -= take;
         finish_op(socket, queue_pop(&socket->receives), ASYNC_SOCKET_RECEIVE_OK);
     }
@@ -1404,6 +1474,8 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
         execution_engine_inc_ref(execution_engine);
     }
     socket->io.ops = &socket_io_ops;
+    socket->inline_op.header.capacity = 1;
+    socket->free_ops = &socket->inline_op.header;
     atomic_init(&socket->refcount, 1);
     lock_init(&socket->lock);
     socket->state = STATE_NEW;
@@ -1414,7 +1486,7 @@ static bool not_transitioning(ASYNC_SOCKET* socket)
 {
     lock_acquire(&socket->lock);
     bool result = socket->state != STATE_OPENING &&
-        !(socket->state == STATE_CLOSING && !pthread_equal(socket->u.closer, pthread_self()));
+        !(socket->state == STATE_CLOSING && !closing_on_this_thread(socket));
     lock_release(&socket->lock);
     return result;
 }
@@ -1439,21 +1511,24 @@ void async_socket_destroy(ASYNC_SOCKET_HANDLE async_socket)
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_010: this thread cannot wait for the workers (it may
          * be the one that would release them); the last reference, dropped when the callback
          * unwinds, tears the socket down */
-        lock_acquire(&async_socket->lock);
-        async_socket->u.teardown_signal = NULL;
-        lock_release(&async_socket->lock);
         socket_release(async_socket);
         return;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_022: a worker may still hold the socket for an instant (a
      * post, the end of a delivery); whoever drops the last reference tears down and signals */
-    TEARDOWN_SIGNAL signal;
-    atomic_init(&signal.done, 0);
-    async_socket->u.teardown_signal = &signal;
+    DESTROY_WAIT wait = {.next = NULL, .socket = async_socket};
+    atomic_init(&wait.done, 0);
+    (void)pthread_mutex_lock(&destroy_waits_lock);
+    wait.next = destroy_waits;
+    destroy_waits = &wait;
+    (void)pthread_mutex_unlock(&destroy_waits_lock);
+    lock_acquire(&async_socket->lock);
+    async_socket->destroy_waits = true;
+    lock_release(&async_socket->lock);
     socket_release(async_socket);
-    while (atomic_load(&signal.done) == 0)
+    while (atomic_load(&wait.done) == 0)
     {
-        (void)syscall(SYS_futex, &signal.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+        (void)syscall(SYS_futex, &wait.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
     }
 }
 
@@ -1596,7 +1671,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     SOCKET_STATE state = (SOCKET_STATE)async_socket->state;
     if (state != STATE_OPEN)
     {
-        bool closing_elsewhere = (state == STATE_CLOSING) && !pthread_equal(async_socket->u.closer, pthread_self());
+        bool closing_elsewhere = (state == STATE_CLOSING) && !closing_on_this_thread(async_socket);
         lock_release(&async_socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_024: a close already running on another thread
          * finishes before this one returns, so that no callback runs after either returns
@@ -1611,7 +1686,8 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_036 */
     async_socket->state = STATE_CLOSING;
-    async_socket->u.closer = pthread_self();
+    CLOSING closing = {.next = closing_here, .socket = async_socket};
+    closing_here = &closing;
     socket_hold(async_socket); /* a callback below may destroy the socket */
     lock_release(&async_socket->lock);
 
@@ -1645,6 +1721,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_041 */
     async_socket->state = STATE_CLOSED;
     lock_release(&async_socket->lock);
+    closing_here = closing.next;
     wake_waiters(async_socket);
     socket_release(async_socket);
 }

@@ -45,8 +45,14 @@
 #define SHARE_MIN_EVENTS 8
 /* the smallest share a follower is woken for */
 #define SHARE_MIN_PART 4
-/* how long a poller may deliver without progress before a follower polls beside it */
+/* How long a poller may deliver without progress before a follower polls beside it: the first
+ * check comes after STALL_CHECK_MS; while the pollers keep making progress the interval doubles up
+ * to STALL_CHECK_MAX_MS, so a busy port costs a follower about ten wake-ups a second. After
+ * QUIET_CHECKS checks in a row that found every poller waiting in epoll_wait, the follower sleeps
+ * without a timeout (an idle port wakes nobody), and the poller wakes it when events come. */
 #define STALL_CHECK_MS 10
+#define STALL_CHECK_MAX_MS 100
+#define QUIET_CHECKS 3
 #define WAKE_TOKEN UINT64_MAX
 
 #define SLOT_LOCKED ((uintptr_t)1) /* COMPLETION_PORT_IO is pointer-aligned: bit 0 is free */
@@ -73,7 +79,10 @@ typedef struct WORKER_TAG
     pthread_t thread;
     atomic_uint state;    /* WORKER_STATE */
     atomic_uint progress; /* deliveries started; a stuck poller's stays the same */
-    char padding[64 - sizeof(COMPLETION_PORT*) - sizeof(pthread_t) - 2 * sizeof(atomic_uint)];
+    /* the follower's own watch (only this worker touches them) */
+    uint16_t watch_ms;    /* the next stall check's interval */
+    uint16_t quiet_checks;
+    char padding[64 - sizeof(COMPLETION_PORT*) - sizeof(pthread_t) - 2 * sizeof(atomic_uint) - 2 * sizeof(uint16_t)];
 } WORKER;
 
 _Static_assert(sizeof(WORKER) == 64, "a worker record is one cache line");
@@ -426,8 +435,8 @@ static void poll_until_relieved(WORKER* self, struct epoll_event* events)
 }
 
 /* A follower with nothing to do sleeps until a hand-off or a stop wakes it. While a poller
- * delivers it sleeps at most STALL_CHECK_MS at a time, and polls itself when every poller has
- * been stuck for that long (returns true). */
+ * delivers it sleeps with a stall check (see STALL_CHECK_MS), and polls itself when every poller
+ * has made no progress since the last check (returns true). */
 static bool follower_wait(WORKER* self)
 {
     COMPLETION_PORT* port = self->port;
@@ -435,7 +444,10 @@ static bool follower_wait(WORKER* self)
     unsigned seq = atomic_load(&port->share_seq);
     (void)atomic_fetch_add(&port->idle_followers, 1);
     (void)atomic_fetch_add(&port->untimed_followers, 1);
-    bool timed = snapshot_pollers(port, seen);
+    /* after the announcement above (seq_cst): a poller that starts delivering after this
+     * snapshot sees the announcement and wakes this follower */
+    bool delivering = snapshot_pollers(port, seen);
+    bool timed = delivering || self->quiet_checks < QUIET_CHECKS;
     if (timed)
     {
         (void)atomic_fetch_sub(&port->untimed_followers, 1);
@@ -444,7 +456,7 @@ static bool follower_wait(WORKER* self)
         !atomic_load_explicit(&port->stopping, memory_order_acquire);
     if (sleep)
     {
-        struct timespec timeout = {.tv_sec = 0, .tv_nsec = STALL_CHECK_MS * 1000000L};
+        struct timespec timeout = {.tv_sec = self->watch_ms / 1000, .tv_nsec = (long)(self->watch_ms % 1000) * 1000000L};
         (void)syscall(SYS_futex, &port->share_seq, FUTEX_WAIT_PRIVATE, seq, timed ? &timeout : NULL, NULL, 0);
     }
     if (!timed)
@@ -452,12 +464,20 @@ static bool follower_wait(WORKER* self)
         (void)atomic_fetch_sub(&port->untimed_followers, 1);
     }
     (void)atomic_fetch_sub(&port->idle_followers, 1);
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_051 */
-    if (timed && sleep && atomic_load(&port->share_seq) == seq && pollers_stuck(port, seen))
+    if (!sleep || atomic_load(&port->share_seq) != seq)
     {
+        self->quiet_checks = 0; /* woken for work: the port is busy */
+        return false;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_051 */
+    if (delivering && pollers_stuck(port, seen))
+    {
+        self->watch_ms = STALL_CHECK_MS;
         (void)atomic_fetch_add(&port->pollers, 1);
         return true;
     }
+    self->quiet_checks = delivering ? 0 : (uint16_t)(self->quiet_checks + 1);
+    self->watch_ms = (self->watch_ms * 2 > STALL_CHECK_MAX_MS) ? STALL_CHECK_MAX_MS : (uint16_t)(self->watch_ms * 2);
     return false;
 }
 
@@ -587,6 +607,7 @@ static int start_workers(COMPLETION_PORT* port)
     for (uint32_t i = 0; i < port->worker_count; i++)
     {
         port->workers[i].port = port;
+        port->workers[i].watch_ms = STALL_CHECK_MS;
         int error = sys_pthread_create(&port->workers[i].thread, worker_main, &port->workers[i]);
         if (error != 0)
         {

@@ -5,6 +5,8 @@
  * callback for a failed call and exactly one for an accepted one, and leave no allocation and no
  * fd behind. The seam counts only the calling thread, so work done on the completion port's
  * workers is not swept here. Each sweep prints how many failure points it covered. */
+#include <malloc.h>
+
 #include "async_socket_ut_util.h"
 
 #include "test_main.h"
@@ -360,6 +362,14 @@ static void async_socket_send_async_with_sendmsg_failing_connection_gone_returns
     env_end(env);
 }
 
+/* Takes the socket's embedded record with a notify that stays pending until data arrives, so that
+ * the swept call that follows needs a record of its own (the one an allocation failure can hit). */
+static void occupy_embedded_record(ASYNC_SOCKET_HANDLE s, CB* occupier)
+{
+    cb_init(occupier);
+    assert_int_equal(async_socket_notify_io_async(s, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, on_notify_cb, occupier), 0);
+}
+
 /* Queued path 1: a send that the full socket takes only in part (the rest waits for room). Every
  * failure comes before a byte is sent: ERROR, no callback, nothing on the wire. The accepted one
  * completes once the peer reads everything. */
@@ -382,6 +392,8 @@ static void async_socket_send_async_partial_fault_sweep(void** state)
         int fds[2];
         make_unix_pair(fds, 4096);
         ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+        CB occupier;
+        occupy_embedded_record(s, &occupier);
         int64_t before = sys_fault_live_allocations();
         CB sent;
         cb_init(&sent);
@@ -517,6 +529,7 @@ static uint32_t sweep_receive(uint32_t buffer_count, bool warm)
             buffers[i].buffer = in[i];
             buffers[i].length = 16;
         }
+        CB occupier;
         if (warm)
         {
             CB first;
@@ -524,6 +537,11 @@ static uint32_t sweep_receive(uint32_t buffer_count, bool warm)
             assert_int_equal(receive_marked(s, buffers, buffer_count, on_receive_cb, &first), 0);
             peer_write_pattern(fds[1], 0, 1);
             TEST_WAIT_UNTIL(atomic_load(&first.calls) == 1, 2000);
+        }
+        if (!warm)
+        {
+            /* a fresh socket's first one-buffer record is the embedded one, which cannot fail */
+            occupy_embedded_record(s, &occupier);
         }
         int64_t before = sys_fault_live_allocations();
         CB received;
@@ -583,6 +601,45 @@ static void async_socket_receive_async_fault_sweep(void** state)
     env_end(env);
 }
 
+/* An idle socket with a one-buffer receive pending is one heap chunk: the receive takes the
+ * record embedded in the socket, and the socket's allocation has room for at most 168 bytes (a
+ * 176-byte glibc chunk; 184 bytes per socket with the fd's slot in the port table).
+ * Tests_SRS_ASYNC_SOCKET_LINUX_99_052 */
+static void async_socket_idle_socket_with_a_receive_pending_is_one_small_allocation(void** state)
+{
+    (void)state;
+    ENV env = env_begin();
+    int fds[2];
+    make_unix_pair(fds, 0);
+    int64_t before_create = sys_fault_live_allocations();
+    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    int64_t before_receive = sys_fault_live_allocations();
+    /* the socket, and perhaps a chunk of the port's fd table (shared by 256 fds) */
+    assert_true(before_receive - before_create >= 1 && before_receive - before_create <= 2);
+    assert_true(malloc_usable_size(s) <= 168);
+
+    uint8_t in[16];
+    ASYNC_SOCKET_BUFFER buffer = {.buffer = in, .length = sizeof(in)};
+    CB received;
+    cb_init(&received);
+    assert_int_equal(async_socket_receive_async(s, &buffer, 1, on_receive_cb, &received), 0);
+    assert_int_equal(sys_fault_live_allocations(), before_receive);
+
+    peer_write_pattern(fds[1], 0, 16);
+    TEST_WAIT_UNTIL(atomic_load(&received.calls) == 1, 2000);
+    assert_int_equal(atomic_load(&received.result), ASYNC_SOCKET_RECEIVE_OK);
+    assert_int_equal(test_check_pattern(in, 16, 0), 16);
+    /* the next receive reuses the same record: still nothing allocated */
+    cb_init(&received);
+    assert_int_equal(async_socket_receive_async(s, &buffer, 1, on_receive_cb, &received), 0);
+    assert_int_equal(sys_fault_live_allocations(), before_receive);
+    async_socket_destroy(s);
+    assert_int_equal(atomic_load(&received.calls), 1);
+    assert_int_equal(atomic_load(&received.result), ASYNC_SOCKET_RECEIVE_ABANDONED);
+    (void)close(fds[1]);
+    env_end(env);
+}
+
 /* ---- notify ---- */
 
 /* Every failure of notify_io_async (the record, epoll_ctl(MOD)) returns non-zero without a
@@ -604,6 +661,8 @@ static void async_socket_notify_io_async_fault_sweep(void** state)
             int fds[2];
             make_unix_pair(fds, 0);
             ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+            CB occupier;
+            occupy_embedded_record(s, &occupier);
             int64_t before = sys_fault_live_allocations();
             CB notified;
             cb_init(&notified);
@@ -1165,6 +1224,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(async_socket_send_async_partial_fault_sweep),
     cmocka_unit_test(async_socket_send_async_queued_fault_sweep),
     cmocka_unit_test(async_socket_receive_async_fault_sweep),
+    cmocka_unit_test(async_socket_idle_socket_with_a_receive_pending_is_one_small_allocation),
     cmocka_unit_test(async_socket_notify_io_async_fault_sweep),
     cmocka_unit_test(async_socket_close_fault_sweep),
     cmocka_unit_test(async_socket_destroy_fault_sweep),
