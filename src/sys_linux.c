@@ -1,5 +1,6 @@
 /* Production implementation of the system seam: the C library, or the kernel directly for the
  * calls on the per-operation path (see sys_epoll_wait). */
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -29,9 +30,21 @@ int sys_eventfd(unsigned int initval, int flags) { return eventfd(initval, flags
 int sys_pthread_create(pthread_t* thread, void* (*start_routine)(void*), void* arg) { return pthread_create(thread, NULL, start_routine, arg); }
 
 int sys_fcntl(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
+/* One buffer, no address, no control data: the sendto/recvfrom forms do the same work without the
+ * kernel copying a msghdr and an iovec array in from user space (a ping-pong round trip makes
+ * two of each call). Callers never read msg_flags. */
+static bool single_plain_buffer(const struct msghdr* msg)
+{
+    return msg->msg_iovlen == 1 && msg->msg_name == NULL && msg->msg_controllen == 0;
+}
+
 ssize_t sys_sendmsg(int fd, const struct msghdr* msg, int flags)
 {
-#ifdef SYS_sendmsg
+#if defined(SYS_sendto) && defined(SYS_sendmsg)
+    if (single_plain_buffer(msg))
+    {
+        return syscall(SYS_sendto, fd, msg->msg_iov[0].iov_base, msg->msg_iov[0].iov_len, flags, NULL, 0);
+    }
     return syscall(SYS_sendmsg, fd, msg, flags);
 #else
     return sendmsg(fd, msg, flags);
@@ -40,7 +53,11 @@ ssize_t sys_sendmsg(int fd, const struct msghdr* msg, int flags)
 
 ssize_t sys_recvmsg(int fd, struct msghdr* msg, int flags)
 {
-#ifdef SYS_recvmsg
+#if defined(SYS_recvfrom) && defined(SYS_recvmsg)
+    if (single_plain_buffer(msg))
+    {
+        return syscall(SYS_recvfrom, fd, msg->msg_iov[0].iov_base, msg->msg_iov[0].iov_len, flags, NULL, NULL);
+    }
     return syscall(SYS_recvmsg, fd, msg, flags);
 #else
     return recvmsg(fd, msg, flags);
