@@ -15,8 +15,8 @@
  * and delivers the rest itself; a small batch it delivers alone. So one connection's ping-pong
  * never pays a cross-CPU wake-up per event (which is what N workers all waiting in epoll_wait
  * cost: the kernel wakes an idle one for every new event), while 100 busy connections use every
- * worker. A poller stuck in a long callback is noticed by a follower within STALL_CHECK_MS, and
- * that follower polls too until the stuck one is back, so one blocking callback never stops the
+ * worker. A poller stuck in a long callback is noticed by a follower within STALL_CHECK_MS to
+ * STALL_CHECK_MAX_MS, and that follower polls too, so one blocking callback never stops the
  * port. See devdoc D30. */
 #include <errno.h>
 #include <limits.h>
