@@ -511,7 +511,8 @@ static void wait_until(ASYNC_SOCKET* socket, bool (*done)(ASYNC_SOCKET*))
 }
 
 /* The last reference is gone: takes the waiting destroy's entry out of the list (before the socket
- * is freed, so that a new socket at the same address cannot be mistaken for this one). */
+ * is freed, so that a new socket at the same address cannot be mistaken for this one).
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_048 */
 static DESTROY_WAIT* take_destroy_wait(const ASYNC_SOCKET* socket)
 {
     if (!socket->destroy_waits)

@@ -1,6 +1,7 @@
 /* The fault-injecting system seam: see sys_fault.h. Replaces src/sys_linux.c in the tests. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -32,6 +33,8 @@ static atomic_uint any_calls;
 static atomic_bool any_fired;
 
 static atomic_int_fast64_t live_allocations;
+static _Thread_local uint64_t thread_allocations;
+static _Thread_local uint64_t thread_allocated_bytes;
 static atomic_size_t send_limit;
 static atomic_size_t recv_limit;
 
@@ -89,6 +92,75 @@ bool sys_fault_any_thread_fired(void)
 int64_t sys_fault_live_allocations(void)
 {
     return (int64_t)atomic_load(&live_allocations);
+}
+
+/* Free watches: a slot's pointer is set while watched; sys_free marks the slot freed. The mutex
+ * orders a free with the watch and unwatch of the same slot. */
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static const void* watched[SYS_FAULT_MAX_WATCHES];
+static bool watched_freed[SYS_FAULT_MAX_WATCHES];
+static atomic_int watches_active;
+
+int sys_fault_watch_free(const void* ptr)
+{
+    int found = -1;
+    (void)pthread_mutex_lock(&watch_lock);
+    for (int i = 0; i < SYS_FAULT_MAX_WATCHES && found < 0; i++)
+    {
+        if (watched[i] == NULL)
+        {
+            watched[i] = ptr;
+            watched_freed[i] = false;
+            found = i;
+            atomic_fetch_add(&watches_active, 1);
+        }
+    }
+    (void)pthread_mutex_unlock(&watch_lock);
+    return found;
+}
+
+bool sys_fault_freed(int watch)
+{
+    (void)pthread_mutex_lock(&watch_lock);
+    bool freed = watched_freed[watch];
+    (void)pthread_mutex_unlock(&watch_lock);
+    return freed;
+}
+
+void sys_fault_unwatch(int watch)
+{
+    (void)pthread_mutex_lock(&watch_lock);
+    watched[watch] = NULL;
+    atomic_fetch_sub(&watches_active, 1);
+    (void)pthread_mutex_unlock(&watch_lock);
+}
+
+static void note_free(const void* ptr)
+{
+    if (atomic_load(&watches_active) == 0)
+    {
+        return;
+    }
+    (void)pthread_mutex_lock(&watch_lock);
+    for (int i = 0; i < SYS_FAULT_MAX_WATCHES; i++)
+    {
+        if (watched[i] == ptr && !watched_freed[i])
+        {
+            watched_freed[i] = true;
+            break;
+        }
+    }
+    (void)pthread_mutex_unlock(&watch_lock);
+}
+
+uint64_t sys_fault_thread_allocations(void)
+{
+    return thread_allocations;
+}
+
+uint64_t sys_fault_thread_allocated_bytes(void)
+{
+    return thread_allocated_bytes;
 }
 
 void sys_fault_set_send_limit(size_t max_bytes_per_call)
@@ -151,11 +223,13 @@ static bool fault_now(uint32_t category, int fallback)
     return true;
 }
 
-static void* count_allocation(void* ptr)
+static void* count_allocation(void* ptr, size_t size)
 {
     if (ptr != NULL)
     {
         atomic_fetch_add(&live_allocations, 1);
+        thread_allocations++;
+        thread_allocated_bytes += size;
     }
     return ptr;
 }
@@ -167,7 +241,7 @@ void* sys_malloc(size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return count_allocation(malloc(size));
+    return count_allocation(malloc(size), size);
 }
 
 void* sys_calloc(size_t count, size_t size)
@@ -177,7 +251,7 @@ void* sys_calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return count_allocation(calloc(count, size));
+    return count_allocation(calloc(count, size), count * size);
 }
 
 void sys_free(void* ptr)
@@ -185,6 +259,7 @@ void sys_free(void* ptr)
     if (ptr != NULL)
     {
         atomic_fetch_sub(&live_allocations, 1);
+        note_free(ptr);
     }
     free(ptr);
 }

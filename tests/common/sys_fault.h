@@ -57,6 +57,21 @@ bool sys_fault_any_thread_fired(void);
  * threads since the process started. */
 int64_t sys_fault_live_allocations(void);
 
+/* Watches for the sys_free of one pointer, so that a test can check that an object is freed by a
+ * given moment (a synchronous destroy) without touching its memory. At most
+ * SYS_FAULT_MAX_WATCHES at a time, process-wide. Returns a watch number, or -1 when all are in
+ * use; sys_fault_freed tells whether sys_free(ptr) has been called since, sys_fault_unwatch
+ * ends the watch. */
+#define SYS_FAULT_MAX_WATCHES 256
+int sys_fault_watch_free(const void* ptr);
+bool sys_fault_freed(int watch);
+void sys_fault_unwatch(int watch);
+
+/* Successful sys_malloc / sys_calloc calls made on the calling thread since it started, and the
+ * bytes they asked for (what an operation costs in memory: count it around the call). */
+uint64_t sys_fault_thread_allocations(void);
+uint64_t sys_fault_thread_allocated_bytes(void);
+
 /* Every sys_sendmsg (sys_recvmsg) on any thread transfers at most max_bytes_per_call bytes, by
  * truncating the iovec list; 0 turns the limit off. */
 void sys_fault_set_send_limit(size_t max_bytes_per_call);
