@@ -307,7 +307,13 @@ static int set_congestion_control(int fd)
     {
         return 0;
     }
-    return setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name));
+    if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name)) != 0)
+    {
+        (void)fprintf(stderr, "BENCH_TCP_CONGESTION=%s: setsockopt(TCP_CONGESTION) failed: %s (see /proc/sys/net/ipv4/tcp_available_congestion_control, or use \"system\")\n",
+            name, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 static int tune(int fd)
