@@ -30,7 +30,7 @@
 #include "c_pal/async_socket.h"
 #include "c_pal/completion_port_linux.h"
 #include "c_pal/execution_engine.h"
-#include "c_pal/logger.h"
+#include "log_internal.h"
 #include "c_pal/platform.h"
 #include "c_pal/socket_transport.h"
 #include "callback_scope.h"

@@ -23,7 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "c_pal/async_socket_tls.h"
-#include "c_pal/logger.h"
+#include "log_internal.h"
 
 MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_TLS_ROLE, ASYNC_SOCKET_TLS_ROLE_VALUES)
 

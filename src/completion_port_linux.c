@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "c_pal/completion_port_linux.h"
-#include "c_pal/logger.h"
+#include "log_internal.h"
 #include "sys.h"
 
 #define SLOTS_PER_CHUNK 256

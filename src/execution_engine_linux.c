@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "c_pal/execution_engine.h"
-#include "c_pal/logger.h"
+#include "log_internal.h"
 #include "sys.h"
 
 typedef struct EXECUTION_ENGINE_TAG

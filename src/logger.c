@@ -2,7 +2,7 @@
  *
  * The level is an atomic int so that the check in every Log* macro costs one load: the macros sit
  * on the send and receive paths. The environment is consulted lazily (on the first level check)
- * rather than in a constructor, so a program that calls logger_set_level() first never depends on
+ * rather than in a constructor, so a program that calls async_socket_log_set_level() first never depends on
  * its environment, and a test can setenv() before the first log line.
  *
  * Nothing here allocates: logging is used on the paths that report allocation failures, and the
@@ -21,41 +21,41 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "c_pal/logger.h"
+#include "log_internal.h"
 
-MU_DEFINE_ENUM_STRINGS(LOGGER_LEVEL, LOGGER_LEVEL_VALUES)
+MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_LOG_LEVEL, ASYNC_SOCKET_LOG_LEVEL_VALUES)
 
 #define LOGGER_MESSAGE_SIZE 1024
 /* Room for the prefix (level, file, line, function) around a full message. */
 #define LOGGER_LINE_SIZE (LOGGER_MESSAGE_SIZE + 512)
-#define LOGGER_LEVEL_DEFAULT LOGGER_LEVEL_WARNING
+#define ASYNC_SOCKET_LOG_LEVEL_DEFAULT ASYNC_SOCKET_LOG_LEVEL_WARNING
 /* Not a level: means "the environment has not been read yet". */
-#define LOGGER_LEVEL_UNRESOLVED (-1)
+#define ASYNC_SOCKET_LOG_LEVEL_UNRESOLVED (-1)
 
-static atomic_int logger_level = LOGGER_LEVEL_UNRESOLVED;
+static atomic_int logger_level = ASYNC_SOCKET_LOG_LEVEL_UNRESOLVED;
 
 /* A read-write lock rather than a mutex: sinks may run concurrently (the header allows it), and
- * logger_set_sink() taking the write lock guarantees that once it returns the old sink is not
+ * async_socket_log_set_sink() taking the write lock guarantees that once it returns the old sink is not
  * running any more, so its context can be released. Writer-preferring, because with glibc's
- * default a steady stream of log lines from several threads starves logger_set_sink(). */
+ * default a steady stream of log lines from several threads starves async_socket_log_set_sink(). */
 static pthread_rwlock_t logger_sink_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
-static LOGGER_SINK logger_sink = NULL;
+static ASYNC_SOCKET_LOG_SINK logger_sink = NULL;
 static void* logger_sink_context = NULL;
 
 static int is_valid_level(int level)
 {
-    return level >= (int)LOGGER_LEVEL_ERROR && level <= (int)LOGGER_LEVEL_VERBOSE;
+    return level >= (int)ASYNC_SOCKET_LOG_LEVEL_ERROR && level <= (int)ASYNC_SOCKET_LOG_LEVEL_VERBOSE;
 }
 
-/* Short names for the line prefix; LOGGER_LEVELStrings gives the long enum names. */
-static const char* level_name(LOGGER_LEVEL level)
+/* Short names for the line prefix; MU_ASYNC_SOCKET_LOG_LEVEL_ToString gives the long enum names. */
+static const char* level_name(ASYNC_SOCKET_LOG_LEVEL level)
 {
     switch (level)
     {
-    case LOGGER_LEVEL_ERROR: return "ERROR";
-    case LOGGER_LEVEL_WARNING: return "WARNING";
-    case LOGGER_LEVEL_INFO: return "INFO";
-    case LOGGER_LEVEL_VERBOSE: return "VERBOSE";
+    case ASYNC_SOCKET_LOG_LEVEL_ERROR: return "ERROR";
+    case ASYNC_SOCKET_LOG_LEVEL_WARNING: return "WARNING";
+    case ASYNC_SOCKET_LOG_LEVEL_INFO: return "INFO";
+    case ASYNC_SOCKET_LOG_LEVEL_VERBOSE: return "VERBOSE";
     default: return "UNKNOWN";
     }
 }
@@ -65,47 +65,47 @@ static int parse_level_digits(const char* text)
 {
     if (text[0] == '\0' || text[strspn(text, "0123456789")] != '\0')
     {
-        return LOGGER_LEVEL_UNRESOLVED;
+        return ASYNC_SOCKET_LOG_LEVEL_UNRESOLVED;
     }
     unsigned long value = strtoul(text, NULL, 10);
-    return (value <= 3) ? (int)LOGGER_LEVEL_ERROR + (int)value : LOGGER_LEVEL_UNRESOLVED;
+    return (value <= 3) ? (int)ASYNC_SOCKET_LOG_LEVEL_ERROR + (int)value : ASYNC_SOCKET_LOG_LEVEL_UNRESOLVED;
 }
 
 static int parse_level(const char* text)
 {
-    if (strcasecmp(text, "error") == 0) return LOGGER_LEVEL_ERROR;
-    if (strcasecmp(text, "warning") == 0 || strcasecmp(text, "warn") == 0) return LOGGER_LEVEL_WARNING;
-    if (strcasecmp(text, "info") == 0) return LOGGER_LEVEL_INFO;
-    if (strcasecmp(text, "verbose") == 0) return LOGGER_LEVEL_VERBOSE;
+    if (strcasecmp(text, "error") == 0) return ASYNC_SOCKET_LOG_LEVEL_ERROR;
+    if (strcasecmp(text, "warning") == 0 || strcasecmp(text, "warn") == 0) return ASYNC_SOCKET_LOG_LEVEL_WARNING;
+    if (strcasecmp(text, "info") == 0) return ASYNC_SOCKET_LOG_LEVEL_INFO;
+    if (strcasecmp(text, "verbose") == 0) return ASYNC_SOCKET_LOG_LEVEL_VERBOSE;
     return parse_level_digits(text);
 }
 
-/* Cold path of logger_get_level. A compare-and-swap rather than a store, so that a
- * logger_set_level() racing with the first log line wins over the environment. */
-static LOGGER_LEVEL resolve_level(void)
+/* Cold path of async_socket_log_get_level. A compare-and-swap rather than a store, so that a
+ * async_socket_log_set_level() racing with the first log line wins over the environment. */
+static ASYNC_SOCKET_LOG_LEVEL resolve_level(void)
 {
-    const char* text = getenv(LOGGER_LEVEL_ENV);
+    const char* text = getenv(ASYNC_SOCKET_LOG_LEVEL_ENV);
     /* Set but empty counts as unset, as shells make it easy to export an empty variable. */
     text = (text != NULL && text[0] == '\0') ? NULL : text;
-    int parsed = (text == NULL) ? LOGGER_LEVEL_UNRESOLVED : parse_level(text);
-    int level = is_valid_level(parsed) ? parsed : (int)LOGGER_LEVEL_DEFAULT;
-    int expected = LOGGER_LEVEL_UNRESOLVED;
+    int parsed = (text == NULL) ? ASYNC_SOCKET_LOG_LEVEL_UNRESOLVED : parse_level(text);
+    int level = is_valid_level(parsed) ? parsed : (int)ASYNC_SOCKET_LOG_LEVEL_DEFAULT;
+    int expected = ASYNC_SOCKET_LOG_LEVEL_UNRESOLVED;
     bool won = atomic_compare_exchange_strong(&logger_level, &expected, level);
     if (won && text != NULL && !is_valid_level(parsed))
     {
         /* Only the thread that stored the level reports the bad value, so it is reported once. */
-        LogWarning("%s=\"%s\" is not a log level; using %s", LOGGER_LEVEL_ENV, text, level_name(LOGGER_LEVEL_DEFAULT));
+        LogWarning("%s=\"%s\" is not a log level; using %s", ASYNC_SOCKET_LOG_LEVEL_ENV, text, level_name(ASYNC_SOCKET_LOG_LEVEL_DEFAULT));
     }
-    return (LOGGER_LEVEL)(won ? level : expected);
+    return (ASYNC_SOCKET_LOG_LEVEL)(won ? level : expected);
 }
 
-LOGGER_LEVEL logger_get_level(void)
+ASYNC_SOCKET_LOG_LEVEL async_socket_log_get_level(void)
 {
     int level = atomic_load_explicit(&logger_level, memory_order_relaxed);
-    return (level == LOGGER_LEVEL_UNRESOLVED) ? resolve_level() : (LOGGER_LEVEL)level;
+    return (level == ASYNC_SOCKET_LOG_LEVEL_UNRESOLVED) ? resolve_level() : (ASYNC_SOCKET_LOG_LEVEL)level;
 }
 
-void logger_set_level(LOGGER_LEVEL level)
+void async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL level)
 {
     if (!is_valid_level((int)level))
     {
@@ -115,7 +115,7 @@ void logger_set_level(LOGGER_LEVEL level)
     atomic_store_explicit(&logger_level, (int)level, memory_order_relaxed);
 }
 
-void logger_set_sink(LOGGER_SINK sink, void* context)
+void async_socket_log_set_sink(ASYNC_SOCKET_LOG_SINK sink, void* context)
 {
     (void)pthread_rwlock_wrlock(&logger_sink_lock);
     logger_sink = sink;
@@ -149,7 +149,7 @@ static void write_all_stderr(const char* text, size_t length)
     }
 }
 
-static void default_sink(LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
+static void default_sink(ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
     char text[LOGGER_LINE_SIZE];
     int length = snprintf(text, sizeof(text), "%s %s:%d %s: %s\n", level_name(level), file, line, function, message);
@@ -166,10 +166,10 @@ static void default_sink(LOGGER_LEVEL level, const char* file, int line, const c
     write_all_stderr(text, (size_t)length);
 }
 
-void logger_log(LOGGER_LEVEL level, const char* file, int line, const char* function, const char* format, ...)
+void async_socket_log(ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* format, ...)
 {
-    /* Callers may call logger_log directly, bypassing the check in the macros. */
-    if ((int)level > (int)logger_get_level() || format == NULL)
+    /* Callers may call async_socket_log directly, bypassing the check in the macros. */
+    if ((int)level > (int)async_socket_log_get_level() || format == NULL)
     {
         return;
     }

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "c_pal/completion_port_linux.h"
-#include "c_pal/logger.h"
+#include "log_internal.h"
 #include "c_pal/platform.h"
 #include "c_pal/platform_linux.h"
 

@@ -15,7 +15,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include "c_pal/logger.h"
+#include "log_internal.h"
 #include "c_pal/socket_transport.h"
 #include "socket_transport_internal.h"
 #include "sys.h"

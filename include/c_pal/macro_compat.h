@@ -1,31 +1,38 @@
 /* Small stand-ins for the declaration macros that the async_socket API is written with.
  *
  * The requirements declare their API with MOCKABLE_FUNCTION (from umock_c) and their enums with
- * MU_DEFINE_ENUM (from macro_utils). Neither library is packaged for Debian, so this header gives
- * compatible definitions. Every definition is guarded: a user who includes the real macro
- * libraries first keeps theirs.
+ * MU_DEFINE_ENUM (from Azure's macro-utils-c). Neither library is packaged for Debian, so this
+ * header gives compatible definitions of the few names the public headers and a c-pal program use
+ * with them: MU_DEFINE_ENUM, MU_DEFINE_ENUM_STRINGS, MU_ENUM_TO_STRING, MU_ENUM_VALUE, PRI_MU_ENUM
+ * and MOCKABLE_FUNCTION. Everything else here is prefixed CPAL_ and is internal to the header.
  *
- * ABI note: like the real MU_DEFINE_ENUM, ours puts an <enum>_INVALID constant first (value 0), so
- * the numeric values of the enum constants are the same whichever definition a user compiles with.
- * The to-string functions (<enum>Strings) are exported by the library under the same names.
+ * Coexisting with the real macro-utils-c: when "macro_utils/macro_utils.h" is on the include path
+ * this header includes it and keeps its definitions, so it makes no difference whether a program
+ * includes macro_utils.h before or after the async_socket headers (macro_utils.h has an include
+ * guard, and defines its names without #ifndef: a different definition of ours would be a
+ * "redefined" warning). Without it on the path, each name is defined only when not yet defined.
+ * umock_c_prod.h #undefs MOCKABLE_FUNCTION before defining it, so its order does not matter.
+ *
+ * ABI: like the real MU_DEFINE_ENUM, ours puts an <enum>_INVALID constant first (value 0), so the
+ * numeric values of the enum constants are the same whichever definition a program compiles with,
+ * and both declare `const char* MU_<enum>_ToString(<enum> value)`, which the library exports for
+ * each of its enums: MU_ENUM_TO_STRING calls it under either set of macros.
  */
 #ifndef C_PAL_MACRO_COMPAT_H
 #define C_PAL_MACRO_COMPAT_H
+
+/* The library is always built with its own definitions (ASYNC_SOCKET_NO_MACRO_UTILS_PROBE): the
+ * to-string functions it exports must carry C_PAL_API. */
+#if !defined(ASYNC_SOCKET_NO_MACRO_UTILS_PROBE) && defined(__has_include)
+#if __has_include("macro_utils/macro_utils.h")
+#include "macro_utils/macro_utils.h"
+#endif
+#endif
 
 /* Marks a symbol as part of the shared library's public interface (the build uses
  * -fvisibility=hidden, so everything without it stays internal). */
 #ifndef C_PAL_API
 #define C_PAL_API __attribute__((visibility("default")))
-#endif
-
-#ifndef MU_TOSTRING
-#define MU_TOSTRING_(x) #x
-#define MU_TOSTRING(x) MU_TOSTRING_(x)
-#endif
-
-#ifndef MU_C2
-#define MU_C2_(a, b) a##b
-#define MU_C2(a, b) MU_C2_(a, b)
 #endif
 
 /* Argument counting and a FOR_EACH over up to 32 arguments; internal to this header. */
@@ -96,34 +103,47 @@
 #define MOCKABLE_FUNCTION(...) CPAL_MOCKABLE_(__VA_ARGS__, CPAL_END_)
 #endif
 
-#ifndef MU_DEFINE_ENUM
+#define CPAL_STR_(x) #x
+#define CPAL_STR(x) CPAL_STR_(x)
 #define CPAL_ENUM_CONSTANT_(x) x,
 #define CPAL_ENUM_STRING_(x) #x,
+/* The name of the to-string function of an enum, as macro-utils-c names it: MU_<enum>_ToString. */
+#define CPAL_ENUM_TO_STRING_NAME_(enumName) CPAL_CAT(CPAL_CAT(MU_, enumName), _ToString)
 
+#ifndef MU_DEFINE_ENUM
 /* Defines `enum <name>_TAG { <name>_INVALID, values... }` typedef'd to <name>, and declares
- * `const char* <name>Strings(<name> value)` which MU_DEFINE_ENUM_STRINGS defines in one .c file. */
-#define MU_DEFINE_ENUM(enumName, ...)                                                                                 \
-    typedef enum MU_C2(enumName, _TAG) { MU_C2(enumName, _INVALID), CPAL_FOR_EACH(CPAL_ENUM_CONSTANT_, __VA_ARGS__) } \
-        enumName;                                                                                                     \
-    C_PAL_API const char* MU_C2(enumName, Strings)(enumName value)
+ * `const char* MU_<name>_ToString(<name> value)`, which MU_DEFINE_ENUM_STRINGS defines in one .c
+ * file. Written without the trailing semicolon: the headers put one after it. */
+#define MU_DEFINE_ENUM(enumName, ...)                                                                       \
+    typedef enum CPAL_CAT(enumName, _TAG) { CPAL_CAT(enumName, _INVALID),                                   \
+                                            CPAL_FOR_EACH(CPAL_ENUM_CONSTANT_, __VA_ARGS__) } enumName;     \
+    C_PAL_API const char* CPAL_ENUM_TO_STRING_NAME_(enumName)(enumName value)
+#endif
 
-#define MU_DEFINE_ENUM_STRINGS(enumName, ...)                                                                \
-    C_PAL_API const char* MU_C2(enumName, Strings)(enumName value)                                           \
-    {                                                                                                        \
-        static const char* const names[] = {MU_TOSTRING(MU_C2(enumName, _INVALID)),                          \
-                                            CPAL_FOR_EACH(CPAL_ENUM_STRING_, __VA_ARGS__)};                  \
-        return ((unsigned)value < sizeof(names) / sizeof(names[0])) ? names[(unsigned)value] : "UNKNOWN";     \
+#ifndef MU_DEFINE_ENUM_STRINGS
+/* The to-string function: the constant's name, "UNKNOWN" for a value that is not one. */
+#define MU_DEFINE_ENUM_STRINGS(enumName, ...)                                                               \
+    C_PAL_API const char* CPAL_ENUM_TO_STRING_NAME_(enumName)(enumName value)                               \
+    {                                                                                                       \
+        static const char* const names[] = {CPAL_STR(CPAL_CAT(enumName, _INVALID)),                         \
+                                            CPAL_FOR_EACH(CPAL_ENUM_STRING_, __VA_ARGS__)};                 \
+        return ((unsigned)value < sizeof(names) / sizeof(names[0])) ? names[(unsigned)value] : "UNKNOWN";    \
     }
 #endif
 
 #ifndef MU_ENUM_TO_STRING
-#define MU_ENUM_TO_STRING(enumName, enumValue) MU_C2(enumName, Strings)(enumValue)
+/* The name of an enum constant, e.g. MU_ENUM_TO_STRING(ASYNC_SOCKET_OPEN_RESULT, result). */
+#define MU_ENUM_TO_STRING(enumName, enumValue) CPAL_ENUM_TO_STRING_NAME_(enumName)(enumValue)
 #endif
 
+/* For printf-style formats, as in macro-utils-c: "%" PRI_MU_ENUM takes the three arguments that
+ * MU_ENUM_VALUE(type, value) gives, and prints e.g. "ASYNC_SOCKET_OPEN_OK (1)". (The format
+ * starts with the "s" of the "%" the caller writes, which prints an empty string.) */
+#ifndef PRI_MU_ENUM
+#define PRI_MU_ENUM "s%s (%d)"
+#endif
 #ifndef MU_ENUM_VALUE
-/* For printf-style logging: MU_ENUM_FORMAT with MU_ENUM_VALUE(type, value). */
-#define MU_ENUM_FORMAT "%s (%d)"
-#define MU_ENUM_VALUE(enumName, enumValue) MU_ENUM_TO_STRING(enumName, (enumValue)), (int)(enumValue)
+#define MU_ENUM_VALUE(enumName, enumValue) "", MU_ENUM_TO_STRING(enumName, (enumValue)), (int)(enumValue)
 #endif
 
 #endif /* C_PAL_MACRO_COMPAT_H */

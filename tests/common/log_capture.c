@@ -6,19 +6,19 @@
 
 LOG_CAPTURE log_capture = LOG_CAPTURE_INITIALIZER;
 
-void log_capture_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
+void log_capture_sink(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
     (void)file; (void)line; (void)function;
     LOG_CAPTURE* c = context;
     (void)pthread_mutex_lock(&c->lock);
-    if (level == LOGGER_LEVEL_ERROR)
+    if (level == ASYNC_SOCKET_LOG_LEVEL_ERROR)
     {
         c->errors++;
         (void)snprintf(c->last_error, sizeof(c->last_error), "%s", message);
         size_t used = strlen(c->all_errors);
         (void)snprintf(c->all_errors + used, sizeof(c->all_errors) - used, "%s%s", (used == 0) ? "" : " | ", message);
     }
-    else if (level == LOGGER_LEVEL_WARNING)
+    else if (level == ASYNC_SOCKET_LOG_LEVEL_WARNING)
     {
         c->warnings++;
         (void)snprintf(c->last_warning, sizeof(c->last_warning), "%s", message);
@@ -26,7 +26,7 @@ void log_capture_sink(void* context, LOGGER_LEVEL level, const char* file, int l
     (void)pthread_mutex_unlock(&c->lock);
 }
 
-void log_capture_start_at(LOGGER_LEVEL level)
+void log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL level)
 {
     (void)pthread_mutex_lock(&log_capture.lock);
     log_capture.errors = 0;
@@ -35,19 +35,19 @@ void log_capture_start_at(LOGGER_LEVEL level)
     log_capture.last_warning[0] = '\0';
     log_capture.all_errors[0] = '\0';
     (void)pthread_mutex_unlock(&log_capture.lock);
-    logger_set_level(level);
-    logger_set_sink(log_capture_sink, &log_capture);
+    async_socket_log_set_level(level);
+    async_socket_log_set_sink(log_capture_sink, &log_capture);
 }
 
 void log_capture_start(void)
 {
-    log_capture_start_at(LOGGER_LEVEL_VERBOSE);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_VERBOSE);
 }
 
 int log_capture_stop_counting(int* warnings)
 {
-    logger_set_sink(NULL, NULL);
-    logger_set_level(LOGGER_LEVEL_WARNING);
+    async_socket_log_set_sink(NULL, NULL);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     (void)pthread_mutex_lock(&log_capture.lock);
     int errors = log_capture.errors;
     if (warnings != NULL)

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "c_pal/logger.h"
+#include "log_internal.h"
 
 typedef struct LOG_CAPTURE_TAG
 {
@@ -29,13 +29,13 @@ typedef struct LOG_CAPTURE_TAG
 /* The capture log_capture_start installs; tests read its fields after log_capture_stop. */
 extern LOG_CAPTURE log_capture;
 
-/* A LOGGER_SINK that records into the LOG_CAPTURE given as context. Other sinks may call it. */
-void log_capture_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message);
+/* A ASYNC_SOCKET_LOG_SINK that records into the LOG_CAPTURE given as context. Other sinks may call it. */
+void log_capture_sink(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message);
 
 /* Clears log_capture, sets the logger level and installs log_capture_sink on log_capture. */
-void log_capture_start_at(LOGGER_LEVEL level);
+void log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL level);
 
-/* log_capture_start_at(LOGGER_LEVEL_VERBOSE). */
+/* log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_VERBOSE). */
 void log_capture_start(void);
 
 /* Restores the default sink and the WARNING level; returns the ERROR lines since the start and

@@ -186,7 +186,7 @@ int main(void)
     {
         sent_bytes[i] = (unsigned char)((i * 131u + (i >> 9)) & 0xFFu);
     }
-    logger_set_level(LOGGER_LEVEL_WARNING);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     int client_fd;
     int server_fd;
     if (platform_linux_set_worker_count(1) != 0 || platform_init() != 0)

@@ -142,7 +142,7 @@ headers_cxx_linkage() {
 #include <cstdio>
 int main()
 {
-    logger_set_level(LOGGER_LEVEL_ERROR);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_ERROR);
     if (platform_init() != 0) return 1;
     EXECUTION_ENGINE_HANDLE engine = execution_engine_create(nullptr);
     ASYNC_SOCKET_HANDLE s = async_socket_create(engine, INVALID_SOCKET);

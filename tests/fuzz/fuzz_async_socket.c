@@ -322,7 +322,7 @@ static void make_buffers(RECORD* record, const SIZES* sizes)
 
 static _Thread_local unsigned log_lines;
 
-static void count_log_line(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
+static void count_log_line(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
     (void)context;
     (void)level;
@@ -1458,7 +1458,7 @@ void fuzz_harness_init(void)
     (void)pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
     (void)pthread_mutex_init(&call_lock, &attributes);
     (void)pthread_mutexattr_destroy(&attributes);
-    logger_set_sink(count_log_line, NULL);
+    async_socket_log_set_sink(count_log_line, NULL);
     if (platform_init() != 0)
     {
         fuzz_fail("platform_init failed");
@@ -1482,7 +1482,7 @@ void fuzz_harness_deinit(void)
     (void)close(barrier.fd);
     completion_port_dec_ref(barrier.port);
     platform_deinit();
-    logger_set_sink(NULL, NULL);
+    async_socket_log_set_sink(NULL, NULL);
     initialised = false;
 }
 

@@ -333,7 +333,7 @@ static void link_down_mid_stream_fails_pending_operations_within_the_user_timeou
                  "%u ok, %u error, %u abandoned; receive %s\n",
                  done_before, NETNS_DOWN_SENDS, (unsigned long long)completed_ms, NETNS_USER_TIMEOUT_MS,
                  atomic_load(&track.ok), atomic_load(&track.errors), atomic_load(&track.abandoned),
-                 ASYNC_SOCKET_RECEIVE_RESULTStrings((ASYNC_SOCKET_RECEIVE_RESULT)atomic_load(&rx.result)));
+                 MU_ASYNC_SOCKET_RECEIVE_RESULT_ToString((ASYNC_SOCKET_RECEIVE_RESULT)atomic_load(&rx.result)));
 
     for (uint32_t i = 0; i < NETNS_DOWN_SENDS; i++)
     {

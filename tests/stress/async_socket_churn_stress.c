@@ -297,7 +297,7 @@ static uint32_t churn_batch(CHURN_RUN* run, CHURN_CONN* conns, uint32_t count, c
     return fates;
 }
 
-static void log_sink_discard(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
+static void log_sink_discard(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
     (void)context;
     (void)level;
@@ -317,7 +317,7 @@ static void peers_reset_and_half_close_under_load_and_every_chain_ends_by_itself
     assert_non_null(conns);
     assert_int_equal(platform_linux_set_worker_count(CHURN_WORKERS), 0);
     /* sends refused on connections that are gone log warnings, by the thousand here */
-    logger_set_sink(log_sink_discard, NULL);
+    async_socket_log_set_sink(log_sink_discard, NULL);
     LEAK_MARK mark;
     env_begin(&mark);
     STRESS_LISTENER listener;
@@ -341,7 +341,7 @@ static void peers_reset_and_half_close_under_load_and_every_chain_ends_by_itself
     double seconds = stress_seconds_since(start);
     stress_listener_close(&listener);
     env_end(&mark);
-    logger_set_sink(NULL, NULL);
+    async_socket_log_set_sink(NULL, NULL);
     assert_int_equal(platform_linux_set_worker_count(0), 0);
     stress_report("churn connections=%u peers_reset_or_closed=%u operations=%llu "
                   "receive_ok/error/abandoned=%u/%u/%u send_ok/error/abandoned=%u/%u/%u notify_in/abandoned/error=%u/%u/%u "

@@ -267,7 +267,7 @@ static void cb_post_initial(CB_CONN* conn)
 static atomic_uint log_lines;
 static atomic_uint circles;
 
-static void cb_count_log_line(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
+static void cb_count_log_line(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
     (void)context;
     (void)level;
@@ -346,7 +346,7 @@ static void close_and_destroy_from_callbacks_under_load(void** state)
     CB_CONN* conns = calloc(batch, sizeof(CB_CONN));
     assert_non_null(conns);
     assert_int_equal(platform_linux_set_worker_count(CB_WORKERS), 0);
-    logger_set_sink(cb_count_log_line, NULL);
+    async_socket_log_set_sink(cb_count_log_line, NULL);
     LEAK_MARK mark;
     env_begin(&mark);
     STRESS_LISTENER listener;
@@ -371,7 +371,7 @@ static void close_and_destroy_from_callbacks_under_load(void** state)
     double seconds = stress_seconds_since(start);
     stress_listener_close(&listener);
     env_end(&mark);
-    logger_set_sink(NULL, NULL);
+    async_socket_log_set_sink(NULL, NULL);
     assert_int_equal(platform_linux_set_worker_count(0), 0);
     stress_report("close_from_callbacks connections=%u workers=%u operations=%llu closes_in_callbacks=%u "
                   "destroys_in_callbacks=%u peer_bytes=%llu refused_posts_logged=%u circle_closes=%u callbacks_exactly_once=yes "

@@ -330,8 +330,8 @@ static void eight_threads_send_and_close_shared_sockets(void** state)
     /* Several workers, so callbacks run on other threads while the senders run. */
     assert_int_equal(platform_linux_set_worker_count(SHARED_WORKERS), 0);
     /* Every send refused after a close logs a warning, which is expected here by the thousand. */
-    LOGGER_LEVEL level = logger_get_level();
-    logger_set_level(LOGGER_LEVEL_ERROR);
+    ASYNC_SOCKET_LOG_LEVEL level = async_socket_log_get_level();
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_ERROR);
     LEAK_MARK mark;
     env_begin(&mark);
     ROUND_TOTALS totals;
@@ -343,7 +343,7 @@ static void eight_threads_send_and_close_shared_sockets(void** state)
     }
     double seconds = stress_seconds_since(start);
     env_end(&mark);
-    logger_set_level(level);
+    async_socket_log_set_level(level);
     assert_int_equal(platform_linux_set_worker_count(0), 0);
     free(senders);
     stress_report("shared threads=%u rounds=%u sends_accepted=%llu refused_after_close=%llu ok=%llu abandoned=%llu "

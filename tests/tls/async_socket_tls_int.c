@@ -429,7 +429,7 @@ static void tls_handshake_verified_by_name_and_echo(void** state)
 {
     (void)state;
     MARK mark = env_begin();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     ASYNC_SOCKET_TLS_CONFIG client = verifying_client(files.certificate, "localhost");
     TLS_PAIR pair;
     pair_open(&pair, &client, 0);
@@ -446,7 +446,7 @@ static void tls_handshake_verified_by_address_and_unverified(void** state)
 {
     (void)state;
     MARK mark = env_begin();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     ASYNC_SOCKET_TLS_CONFIG by_address = verifying_client(files.certificate, "127.0.0.1");
     TLS_PAIR pair;
     pair_open(&pair, &by_address, 0);
@@ -514,7 +514,7 @@ static void tls_16_mib_each_way_at_once(void** state)
 {
     (void)state;
     MARK mark = env_begin();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     double mb_per_s = duplex_transfer(16u * MIB, 64u * 1024u, 64u * 1024u, 0);
     ASSERT_ERROR_LINES(log_capture_stop(), 0);
     (void)printf("16 MiB each way over TLS: %.1f MiB/s in total\n", mb_per_s);
@@ -528,7 +528,7 @@ static void tls_duplex_through_small_kernel_buffers(void** state)
 {
     (void)state;
     MARK mark = env_begin();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     (void)duplex_transfer(2u * MIB, 100u * 1000u, 7000u, 4096);
     ASSERT_ERROR_LINES(log_capture_stop(), 0);
     env_end(mark);
@@ -541,7 +541,7 @@ static void tls_inline_sends_while_a_worker_receives(void** state)
 {
     (void)state;
     MARK mark = env_begin();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     (void)duplex_transfer(4u * MIB, 1024u, 1024u, 0);
     ASSERT_ERROR_LINES(log_capture_stop(), 0);
     env_end(mark);
@@ -556,7 +556,7 @@ static void tls_key_updates_during_a_duplex_transfer(void** state)
 {
     (void)state;
     MARK mark = env_begin();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     tls_test_key_update_every(4);
     (void)duplex_transfer(2u * MIB, 16384u, 16384u, 4096);
     int key_updates = tls_test_key_updates();
@@ -572,7 +572,7 @@ static void tls_many_small_messages(void** state)
 {
     (void)state;
     MARK mark = env_begin();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     ASYNC_SOCKET_TLS_CONFIG client = verifying_client(files.certificate, "localhost");
     TLS_PAIR pair;
     pair_open(&pair, &client, 0);
@@ -619,7 +619,7 @@ static void tls_receives_smaller_than_a_record_get_every_byte(void** state)
 {
     (void)state;
     MARK mark = env_begin();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     ASYNC_SOCKET_TLS_CONFIG client = verifying_client(files.certificate, "localhost");
     TLS_PAIR pair;
     pair_open(&pair, &client, 0);
@@ -646,7 +646,7 @@ static void tls_receives_smaller_than_a_record_get_every_byte(void** state)
  * without (async_socket_close). The client reads until the end; returns its reader's result. */
 static void peer_close_case(bool close_notify, READER* at_client, int* warnings, int* errors, char* last_warning, size_t size)
 {
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     ASYNC_SOCKET_TLS_CONFIG client = verifying_client(files.certificate, "localhost");
     TLS_PAIR pair;
     pair_open(&pair, &client, 0);
@@ -715,7 +715,7 @@ static void tls_peer_tcp_close_without_close_notify(void** state)
  * delivered. Returns the ERROR lines; *all gets them. */
 static int rejected_case(const ASYNC_SOCKET_TLS_CONFIG* client, char* all, size_t size)
 {
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     TLS_PAIR pair;
     pair_open(&pair, client, 0);
     READER at_server;
@@ -787,7 +787,7 @@ static void tls_server_fails_a_client_that_does_not_speak_tls(void** state)
         ASYNC_SOCKET_TLS_HANDLE server = async_socket_tls_create(context, NULL, fds[1]);
         assert_non_null(server);
         assert_int_equal(async_socket_open_async(async_socket_tls_get_async_socket(server), on_open, NULL), 0);
-        log_capture_start_at(LOGGER_LEVEL_WARNING);
+        log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
         READER at_server;
         reader_start(&at_server, async_socket_tls_get_async_socket(server), CLIENT_STREAM, 4096, 0);
         if (plain_close == 0)
@@ -829,7 +829,7 @@ static void tls_server_fails_a_client_that_does_not_speak_tls(void** state)
 static void close_from_callback_case(READER_ACTION action)
 {
     MARK mark = env_begin();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     ASYNC_SOCKET_TLS_CONFIG client = verifying_client(files.certificate, "localhost");
     TLS_PAIR pair;
     pair_open(&pair, &client, 0);
@@ -891,7 +891,7 @@ static void tls_no_sigpipe_when_the_peer_has_gone(void** state)
     struct sigaction previous;
     struct sigaction default_action = {.sa_handler = SIG_DFL};
     assert_int_equal(sigaction(SIGPIPE, &default_action, &previous), 0);
-    log_capture_start_at(LOGGER_LEVEL_ERROR);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_ERROR);
     ASYNC_SOCKET_TLS_CONFIG client = verifying_client(files.certificate, "localhost");
     TLS_PAIR pair;
     pair_open(&pair, &client, 0);
@@ -919,7 +919,7 @@ static void tls_no_sigpipe_when_the_peer_has_gone(void** state)
 
 static void expect_no_context(const ASYNC_SOCKET_TLS_CONFIG* config, const char* named)
 {
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     assert_null(async_socket_tls_context_create(config));
     ASSERT_ERROR_LINES(log_capture_stop(), 1);
     if (named != NULL && strstr(log_capture.last_error, named) == NULL)
@@ -968,13 +968,13 @@ static void tls_create_rejects_bad_arguments_and_null_is_a_no_op(void** state)
     ASYNC_SOCKET_TLS_CONTEXT_HANDLE context = async_socket_tls_context_create(&config);
     assert_non_null(context);
 
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     assert_null(async_socket_tls_create(NULL, NULL, fds[0]));
     assert_null(async_socket_tls_create(context, NULL, INVALID_SOCKET));
     assert_null(async_socket_tls_get_async_socket(NULL));
     ASSERT_ERROR_LINES(log_capture_stop(), 3);
 
-    log_capture_start_at(LOGGER_LEVEL_VERBOSE);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_VERBOSE);
     async_socket_tls_close(NULL);
     async_socket_tls_destroy(NULL);
     async_socket_tls_context_destroy(NULL);

@@ -227,9 +227,9 @@ static void async_socket_open_async_fault_sweep(void** state)
         uint8_t data[4] = {0};
         ASYNC_SOCKET_BUFFER buffer = {.buffer = data, .length = sizeof(data)};
         atomic_store(&unexpected_callbacks, 0);
-        logger_set_level(LOGGER_LEVEL_ERROR);
+        async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_ERROR);
         assert_int_equal(async_socket_send_async(s, &buffer, 1, on_send_unexpected, NULL), ASYNC_SOCKET_SEND_SYNC_NOT_OPEN);
-        logger_set_level(LOGGER_LEVEL_WARNING);
+        async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_WARNING);
         assert_int_equal(atomic_load(&unexpected_callbacks), 0);
     }
     sweep_report(&sweep);

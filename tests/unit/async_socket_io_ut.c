@@ -1020,13 +1020,13 @@ static void dead_link_check_and_end(DEAD_LINK* d)
     ASYNC_SOCKET_BUFFER buffer = {.buffer = data, .length = sizeof(data)};
     CB late;
     cb_init(&late);
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     assert_int_equal(send_marked(d->s, &buffer, 1, on_send_cb, &late), ASYNC_SOCKET_SEND_SYNC_ERROR);
     ASSERT_ERROR_LINES(log_capture_stop(), 1);
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     assert_int_not_equal(receive_marked(d->s, &buffer, 1, on_receive_cb, &late), 0);
     ASSERT_ERROR_LINES(log_capture_stop(), 1);
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     assert_int_not_equal(notify_marked(d->s, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_cb, &late), 0);
     ASSERT_ERROR_LINES(log_capture_stop(), 1);
     async_socket_destroy(d->s);

@@ -423,10 +423,10 @@ static void async_socket_destroy_waits_for_a_close_running_on_another_thread(voi
 static _Thread_local int hold_my_error_lines;
 static GATE log_gate;
 
-static void holding_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
+static void holding_sink(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
     log_capture_sink(context, level, file, line, function, message);
-    if (hold_my_error_lines && level == LOGGER_LEVEL_ERROR)
+    if (hold_my_error_lines && level == ASYNC_SOCKET_LOG_LEVEL_ERROR)
     {
         hold_my_error_lines = 0;
         gate_wait(&log_gate);
@@ -480,7 +480,7 @@ static void async_socket_destroy_waits_for_an_open_running_on_another_thread(voi
     assert_non_null(s);
     gate_init(&log_gate);
     log_capture_start();
-    logger_set_sink(holding_sink, &log_capture);
+    async_socket_log_set_sink(holding_sink, &log_capture);
     OPENER opener = {.socket = s};
     cb_init(&opener.cb);
     atomic_init(&opener.result, 0);

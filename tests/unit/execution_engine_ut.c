@@ -31,11 +31,11 @@ typedef struct LOG_CAPTURE_TAG
 
 static LOG_CAPTURE log_capture;
 
-static void capture_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
+static void capture_sink(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
     (void)file; (void)line; (void)function;
     LOG_CAPTURE* c = context;
-    if (level == LOGGER_LEVEL_ERROR)
+    if (level == ASYNC_SOCKET_LOG_LEVEL_ERROR)
     {
         c->errors++;
         (void)snprintf(c->last_error, sizeof(c->last_error), "%s", message);
@@ -49,14 +49,14 @@ static void capture_sink(void* context, LOGGER_LEVEL level, const char* file, in
 static void start_capture(void)
 {
     memset(&log_capture, 0, sizeof(log_capture));
-    logger_set_level(LOGGER_LEVEL_VERBOSE);
-    logger_set_sink(capture_sink, &log_capture);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_VERBOSE);
+    async_socket_log_set_sink(capture_sink, &log_capture);
 }
 
 static void stop_capture(void)
 {
-    logger_set_sink(NULL, NULL);
-    logger_set_level(LOGGER_LEVEL_WARNING);
+    async_socket_log_set_sink(NULL, NULL);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_WARNING);
 }
 
 /* ---- tests ---- */

@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "c_pal/logger.h"
+#include "log_internal.h"
 #include "sys_fault.h"
 #include "test_main.h"
 
@@ -40,7 +40,7 @@ extern char** environ;
 typedef struct CAPTURE_TAG
 {
     int count;
-    LOGGER_LEVEL level[CAPTURE_MAX];
+    ASYNC_SOCKET_LOG_LEVEL level[CAPTURE_MAX];
     char file[CAPTURE_MAX][128];
     int line[CAPTURE_MAX];
     char function[CAPTURE_MAX][128];
@@ -49,7 +49,7 @@ typedef struct CAPTURE_TAG
 
 static CAPTURE capture;
 
-static void capture_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
+static void capture_sink(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
     CAPTURE* c = context;
     if (c->count < CAPTURE_MAX)
@@ -66,16 +66,16 @@ static void capture_sink(void* context, LOGGER_LEVEL level, const char* file, in
 /* Every in-process test starts and ends from the same state, so the order they run in does not matter. */
 static void reset_logger(void)
 {
-    logger_set_sink(NULL, NULL);
-    logger_set_level(LOGGER_LEVEL_WARNING);
+    async_socket_log_set_sink(NULL, NULL);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     memset(&capture, 0, sizeof(capture));
 }
 
-static void start_capture(LOGGER_LEVEL level)
+static void start_capture(ASYNC_SOCKET_LOG_LEVEL level)
 {
     reset_logger();
-    logger_set_level(level);
-    logger_set_sink(capture_sink, &capture);
+    async_socket_log_set_level(level);
+    async_socket_log_set_sink(capture_sink, &capture);
 }
 
 /* ---- stderr capture: fd 2 redirected to a temporary file ---- */
@@ -111,23 +111,23 @@ static size_t stderr_capture_stop(STDERR_CAPTURE* sc, char* buffer, size_t size)
 
 /* ---- children for the environment tests ---- */
 
-/* Runs this binary's test `test_name` in a child with LOGGER_LEVEL_ENV = value (unset when NULL)
+/* Runs this binary's test `test_name` in a child with ASYNC_SOCKET_LOG_LEVEL_ENV = value (unset when NULL)
  * and returns its exit status (cmocka's count of failed tests). */
-static int run_child_ex(const char* test_name, const char* value, LOGGER_LEVEL expected, int set_first, int expect_warning, int quiet)
+static int run_child_ex(const char* test_name, const char* value, ASYNC_SOCKET_LOG_LEVEL expected, int set_first, int expect_warning, int quiet)
 {
     char expected_text[16];
     char set_first_text[16];
     (void)snprintf(expected_text, sizeof(expected_text), "%d", (int)expected);
     (void)snprintf(set_first_text, sizeof(set_first_text), "%d", set_first);
-    char* saved = getenv(LOGGER_LEVEL_ENV) ? strdup(getenv(LOGGER_LEVEL_ENV)) : NULL;
+    char* saved = getenv(ASYNC_SOCKET_LOG_LEVEL_ENV) ? strdup(getenv(ASYNC_SOCKET_LOG_LEVEL_ENV)) : NULL;
 
     if (value == NULL)
     {
-        (void)unsetenv(LOGGER_LEVEL_ENV);
+        (void)unsetenv(ASYNC_SOCKET_LOG_LEVEL_ENV);
     }
     else
     {
-        (void)setenv(LOGGER_LEVEL_ENV, value, 1);
+        (void)setenv(ASYNC_SOCKET_LOG_LEVEL_ENV, value, 1);
     }
     (void)setenv(CHILD_EXPECT_ENV, expected_text, 1);
     (void)setenv(CHILD_SET_FIRST_ENV, set_first_text, 1);
@@ -151,12 +151,12 @@ static int run_child_ex(const char* test_name, const char* value, LOGGER_LEVEL e
     (void)unsetenv(CHILD_EXPECT_WARNING_ENV);
     if (saved != NULL)
     {
-        (void)setenv(LOGGER_LEVEL_ENV, saved, 1);
+        (void)setenv(ASYNC_SOCKET_LOG_LEVEL_ENV, saved, 1);
         free(saved);
     }
     else
     {
-        (void)unsetenv(LOGGER_LEVEL_ENV);
+        (void)unsetenv(ASYNC_SOCKET_LOG_LEVEL_ENV);
     }
 
     assert_int_equal(spawn_result, 0);
@@ -166,7 +166,7 @@ static int run_child_ex(const char* test_name, const char* value, LOGGER_LEVEL e
     return WEXITSTATUS(status);
 }
 
-static int run_child(const char* test_name, const char* value, LOGGER_LEVEL expected, int set_first, int expect_warning)
+static int run_child(const char* test_name, const char* value, ASYNC_SOCKET_LOG_LEVEL expected, int set_first, int expect_warning)
 {
     return run_child_ex(test_name, value, expected, set_first, expect_warning, 0);
 }
@@ -174,30 +174,30 @@ static int run_child(const char* test_name, const char* value, LOGGER_LEVEL expe
 /* The child's side: a fresh process, the environment set by run_child. */
 static void child_check(void)
 {
-    LOGGER_LEVEL expected = (LOGGER_LEVEL)atoi(getenv(CHILD_EXPECT_ENV));
+    ASYNC_SOCKET_LOG_LEVEL expected = (ASYNC_SOCKET_LOG_LEVEL)atoi(getenv(CHILD_EXPECT_ENV));
     int set_first = atoi(getenv(CHILD_SET_FIRST_ENV));
     int expect_warning = atoi(getenv(CHILD_EXPECT_WARNING_ENV));
 
     /* Installing a sink must not read the level, so the capture sees the env warning if any. */
-    logger_set_sink(capture_sink, &capture);
+    async_socket_log_set_sink(capture_sink, &capture);
     if (set_first != 0)
     {
-        logger_set_level((LOGGER_LEVEL)set_first);
+        async_socket_log_set_level((ASYNC_SOCKET_LOG_LEVEL)set_first);
     }
-    assert_int_equal(logger_get_level(), expected);
+    assert_int_equal(async_socket_log_get_level(), expected);
     /* Reading it again does not re-read the environment or warn again. */
-    assert_int_equal(logger_get_level(), expected);
+    assert_int_equal(async_socket_log_get_level(), expected);
     if (expect_warning)
     {
         assert_int_equal(capture.count, 1);
-        assert_int_equal(capture.level[0], LOGGER_LEVEL_WARNING);
-        assert_non_null(strstr(capture.message[0], LOGGER_LEVEL_ENV));
+        assert_int_equal(capture.level[0], ASYNC_SOCKET_LOG_LEVEL_WARNING);
+        assert_non_null(strstr(capture.message[0], ASYNC_SOCKET_LOG_LEVEL_ENV));
     }
     else
     {
         assert_int_equal(capture.count, 0);
     }
-    logger_set_sink(NULL, NULL);
+    async_socket_log_set_sink(NULL, NULL);
 }
 
 static int is_child(void)
@@ -215,9 +215,9 @@ static void logger_default_level_is_warning_without_env(void** state)
         child_check();
         return;
     }
-    assert_int_equal(run_child("logger_default_level_is_warning_without_env", NULL, LOGGER_LEVEL_WARNING, 0, 0), 0);
+    assert_int_equal(run_child("logger_default_level_is_warning_without_env", NULL, ASYNC_SOCKET_LOG_LEVEL_WARNING, 0, 0), 0);
     /* Set but empty is the same as unset: the default, and no warning. */
-    assert_int_equal(run_child("logger_default_level_is_warning_without_env", "", LOGGER_LEVEL_WARNING, 0, 0), 0);
+    assert_int_equal(run_child("logger_default_level_is_warning_without_env", "", ASYNC_SOCKET_LOG_LEVEL_WARNING, 0, 0), 0);
 }
 
 static void logger_env_level_names_are_case_insensitive(void** state)
@@ -229,11 +229,11 @@ static void logger_env_level_names_are_case_insensitive(void** state)
         return;
     }
     static const char* const name = "logger_env_level_names_are_case_insensitive";
-    assert_int_equal(run_child(name, "error", LOGGER_LEVEL_ERROR, 0, 0), 0);
-    assert_int_equal(run_child(name, "WARNING", LOGGER_LEVEL_WARNING, 0, 0), 0);
-    assert_int_equal(run_child(name, "Warn", LOGGER_LEVEL_WARNING, 0, 0), 0);
-    assert_int_equal(run_child(name, "iNFo", LOGGER_LEVEL_INFO, 0, 0), 0);
-    assert_int_equal(run_child(name, "VERBOSE", LOGGER_LEVEL_VERBOSE, 0, 0), 0);
+    assert_int_equal(run_child(name, "error", ASYNC_SOCKET_LOG_LEVEL_ERROR, 0, 0), 0);
+    assert_int_equal(run_child(name, "WARNING", ASYNC_SOCKET_LOG_LEVEL_WARNING, 0, 0), 0);
+    assert_int_equal(run_child(name, "Warn", ASYNC_SOCKET_LOG_LEVEL_WARNING, 0, 0), 0);
+    assert_int_equal(run_child(name, "iNFo", ASYNC_SOCKET_LOG_LEVEL_INFO, 0, 0), 0);
+    assert_int_equal(run_child(name, "VERBOSE", ASYNC_SOCKET_LOG_LEVEL_VERBOSE, 0, 0), 0);
 }
 
 static void logger_env_level_digits_map_to_levels(void** state)
@@ -245,10 +245,10 @@ static void logger_env_level_digits_map_to_levels(void** state)
         return;
     }
     static const char* const name = "logger_env_level_digits_map_to_levels";
-    assert_int_equal(run_child(name, "0", LOGGER_LEVEL_ERROR, 0, 0), 0);
-    assert_int_equal(run_child(name, "1", LOGGER_LEVEL_WARNING, 0, 0), 0);
-    assert_int_equal(run_child(name, "2", LOGGER_LEVEL_INFO, 0, 0), 0);
-    assert_int_equal(run_child(name, "3", LOGGER_LEVEL_VERBOSE, 0, 0), 0);
+    assert_int_equal(run_child(name, "0", ASYNC_SOCKET_LOG_LEVEL_ERROR, 0, 0), 0);
+    assert_int_equal(run_child(name, "1", ASYNC_SOCKET_LOG_LEVEL_WARNING, 0, 0), 0);
+    assert_int_equal(run_child(name, "2", ASYNC_SOCKET_LOG_LEVEL_INFO, 0, 0), 0);
+    assert_int_equal(run_child(name, "3", ASYNC_SOCKET_LOG_LEVEL_VERBOSE, 0, 0), 0);
 }
 
 static void logger_env_invalid_value_keeps_default_and_warns(void** state)
@@ -260,11 +260,11 @@ static void logger_env_invalid_value_keeps_default_and_warns(void** state)
         return;
     }
     static const char* const name = "logger_env_invalid_value_keeps_default_and_warns";
-    assert_int_equal(run_child(name, "4", LOGGER_LEVEL_WARNING, 0, 1), 0);
-    assert_int_equal(run_child(name, "-1", LOGGER_LEVEL_WARNING, 0, 1), 0);
-    assert_int_equal(run_child(name, "1x", LOGGER_LEVEL_WARNING, 0, 1), 0);
-    assert_int_equal(run_child(name, "loud", LOGGER_LEVEL_WARNING, 0, 1), 0);
-    assert_int_equal(run_child(name, "errors", LOGGER_LEVEL_WARNING, 0, 1), 0);
+    assert_int_equal(run_child(name, "4", ASYNC_SOCKET_LOG_LEVEL_WARNING, 0, 1), 0);
+    assert_int_equal(run_child(name, "-1", ASYNC_SOCKET_LOG_LEVEL_WARNING, 0, 1), 0);
+    assert_int_equal(run_child(name, "1x", ASYNC_SOCKET_LOG_LEVEL_WARNING, 0, 1), 0);
+    assert_int_equal(run_child(name, "loud", ASYNC_SOCKET_LOG_LEVEL_WARNING, 0, 1), 0);
+    assert_int_equal(run_child(name, "errors", ASYNC_SOCKET_LOG_LEVEL_WARNING, 0, 1), 0);
 }
 
 static void logger_set_level_before_first_use_wins_over_env(void** state)
@@ -277,8 +277,8 @@ static void logger_set_level_before_first_use_wins_over_env(void** state)
     }
     static const char* const name = "logger_set_level_before_first_use_wins_over_env";
     /* An invalid env value is not even read (no warning) once the level was set explicitly. */
-    assert_int_equal(run_child(name, "verbose", LOGGER_LEVEL_ERROR, LOGGER_LEVEL_ERROR, 0), 0);
-    assert_int_equal(run_child(name, "bogus", LOGGER_LEVEL_INFO, LOGGER_LEVEL_INFO, 0), 0);
+    assert_int_equal(run_child(name, "verbose", ASYNC_SOCKET_LOG_LEVEL_ERROR, ASYNC_SOCKET_LOG_LEVEL_ERROR, 0), 0);
+    assert_int_equal(run_child(name, "bogus", ASYNC_SOCKET_LOG_LEVEL_INFO, ASYNC_SOCKET_LOG_LEVEL_INFO, 0), 0);
 }
 
 /* Guards the child mechanism itself: a child whose check fails must make its parent test fail. */
@@ -290,34 +290,34 @@ static void logger_env_child_failure_is_reported(void** state)
         child_check();
         return;
     }
-    assert_int_not_equal(run_child_ex("logger_env_child_failure_is_reported", "error", LOGGER_LEVEL_VERBOSE, 0, 0, 1), 0);
+    assert_int_not_equal(run_child_ex("logger_env_child_failure_is_reported", "error", ASYNC_SOCKET_LOG_LEVEL_VERBOSE, 0, 0, 1), 0);
 }
 
 static void logger_set_level_overrides_each_level(void** state)
 {
     (void)state;
     reset_logger();
-    logger_set_level(LOGGER_LEVEL_VERBOSE);
-    assert_int_equal(logger_get_level(), LOGGER_LEVEL_VERBOSE);
-    logger_set_level(LOGGER_LEVEL_INFO);
-    assert_int_equal(logger_get_level(), LOGGER_LEVEL_INFO);
-    logger_set_level(LOGGER_LEVEL_ERROR);
-    assert_int_equal(logger_get_level(), LOGGER_LEVEL_ERROR);
-    logger_set_level(LOGGER_LEVEL_WARNING);
-    assert_int_equal(logger_get_level(), LOGGER_LEVEL_WARNING);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_VERBOSE);
+    assert_int_equal(async_socket_log_get_level(), ASYNC_SOCKET_LOG_LEVEL_VERBOSE);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_INFO);
+    assert_int_equal(async_socket_log_get_level(), ASYNC_SOCKET_LOG_LEVEL_INFO);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_ERROR);
+    assert_int_equal(async_socket_log_get_level(), ASYNC_SOCKET_LOG_LEVEL_ERROR);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_WARNING);
+    assert_int_equal(async_socket_log_get_level(), ASYNC_SOCKET_LOG_LEVEL_WARNING);
     reset_logger();
 }
 
 static void logger_set_level_invalid_is_ignored_and_logged(void** state)
 {
     (void)state;
-    start_capture(LOGGER_LEVEL_INFO);
-    logger_set_level(LOGGER_LEVEL_INVALID);
-    logger_set_level((LOGGER_LEVEL)(LOGGER_LEVEL_VERBOSE + 1));
-    logger_set_level((LOGGER_LEVEL)-5);
-    assert_int_equal(logger_get_level(), LOGGER_LEVEL_INFO);
+    start_capture(ASYNC_SOCKET_LOG_LEVEL_INFO);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_INVALID);
+    async_socket_log_set_level((ASYNC_SOCKET_LOG_LEVEL)(ASYNC_SOCKET_LOG_LEVEL_VERBOSE + 1));
+    async_socket_log_set_level((ASYNC_SOCKET_LOG_LEVEL)-5);
+    assert_int_equal(async_socket_log_get_level(), ASYNC_SOCKET_LOG_LEVEL_INFO);
     assert_int_equal(capture.count, 3);
-    assert_int_equal(capture.level[0], LOGGER_LEVEL_ERROR);
+    assert_int_equal(capture.level[0], ASYNC_SOCKET_LOG_LEVEL_ERROR);
     assert_non_null(strstr(capture.message[0], "level"));
     reset_logger();
 }
@@ -325,7 +325,7 @@ static void logger_set_level_invalid_is_ignored_and_logged(void** state)
 static void logger_filters_lines_below_the_level(void** state)
 {
     (void)state;
-    start_capture(LOGGER_LEVEL_WARNING);
+    start_capture(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     LogVerbose("v");
     LogInfo("i");
     LogWarning("w");
@@ -334,27 +334,27 @@ static void logger_filters_lines_below_the_level(void** state)
     assert_string_equal(capture.message[0], "w");
     assert_string_equal(capture.message[1], "e");
 
-    logger_set_level(LOGGER_LEVEL_ERROR);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_ERROR);
     LogWarning("w2");
     LogError("e2");
     assert_int_equal(capture.count, 3);
     assert_string_equal(capture.message[2], "e2");
 
-    logger_set_level(LOGGER_LEVEL_VERBOSE);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_VERBOSE);
     LogVerbose("v3");
     LogInfo("i3");
     assert_int_equal(capture.count, 5);
-    assert_int_equal(capture.level[3], LOGGER_LEVEL_VERBOSE);
-    assert_int_equal(capture.level[4], LOGGER_LEVEL_INFO);
+    assert_int_equal(capture.level[3], ASYNC_SOCKET_LOG_LEVEL_VERBOSE);
+    assert_int_equal(capture.level[4], ASYNC_SOCKET_LOG_LEVEL_INFO);
     reset_logger();
 }
 
 static void logger_log_called_directly_also_filters(void** state)
 {
     (void)state;
-    start_capture(LOGGER_LEVEL_ERROR);
-    logger_log(LOGGER_LEVEL_INFO, "f.c", 1, "fn", "dropped");
-    logger_log(LOGGER_LEVEL_ERROR, "f.c", 2, "fn", "kept");
+    start_capture(ASYNC_SOCKET_LOG_LEVEL_ERROR);
+    async_socket_log(ASYNC_SOCKET_LOG_LEVEL_INFO, "f.c", 1, "fn", "dropped");
+    async_socket_log(ASYNC_SOCKET_LOG_LEVEL_ERROR, "f.c", 2, "fn", "kept");
     assert_int_equal(capture.count, 1);
     assert_string_equal(capture.message[0], "kept");
     reset_logger();
@@ -363,17 +363,17 @@ static void logger_log_called_directly_also_filters(void** state)
 static void logger_sink_receives_level_basename_line_function_and_message(void** state)
 {
     (void)state;
-    start_capture(LOGGER_LEVEL_WARNING);
+    start_capture(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     int line = __LINE__ + 1;
     LogError("value=%d name=%s", 42, "abc");
     assert_int_equal(capture.count, 1);
-    assert_int_equal(capture.level[0], LOGGER_LEVEL_ERROR);
+    assert_int_equal(capture.level[0], ASYNC_SOCKET_LOG_LEVEL_ERROR);
     assert_string_equal(capture.file[0], "logger_ut.c");
     assert_int_equal(capture.line[0], line);
     assert_string_equal(capture.function[0], "logger_sink_receives_level_basename_line_function_and_message");
     assert_string_equal(capture.message[0], "value=42 name=abc");
 
-    logger_log(LOGGER_LEVEL_WARNING, "/a/b/c/module.c", 7, "fn", "x");
+    async_socket_log(ASYNC_SOCKET_LOG_LEVEL_WARNING, "/a/b/c/module.c", 7, "fn", "x");
     assert_string_equal(capture.file[1], "module.c");
     assert_int_equal(capture.line[1], 7);
     reset_logger();
@@ -388,7 +388,7 @@ static void logger_default_sink_writes_one_formatted_line_to_stderr(void** state
     stderr_capture_start(&sc);
     int line = __LINE__ + 1;
     LogError("hello %d", 7);
-    logger_log(LOGGER_LEVEL_WARNING, "/x/y/other.c", 12, "other_fn", "second");
+    async_socket_log(ASYNC_SOCKET_LOG_LEVEL_WARNING, "/x/y/other.c", 12, "other_fn", "second");
     LogInfo("filtered out");
     (void)stderr_capture_stop(&sc, text, sizeof(text));
 
@@ -403,12 +403,12 @@ static void logger_default_sink_writes_one_formatted_line_to_stderr(void** state
 static void logger_set_sink_null_restores_the_default_sink(void** state)
 {
     (void)state;
-    start_capture(LOGGER_LEVEL_WARNING);
+    start_capture(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     STDERR_CAPTURE sc;
     char text[1024];
     stderr_capture_start(&sc);
     LogError("to sink");
-    logger_set_sink(NULL, &capture);
+    async_socket_log_set_sink(NULL, &capture);
     LogError("to stderr");
     (void)stderr_capture_stop(&sc, text, sizeof(text));
 
@@ -427,14 +427,14 @@ static void logger_truncates_long_messages(void** state)
     memset(long_text, 'a', sizeof(long_text) - 1);
     long_text[sizeof(long_text) - 1] = '\0';
 
-    start_capture(LOGGER_LEVEL_WARNING);
+    start_capture(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     LogError("%s", long_text);
     assert_int_equal(capture.count, 1);
     size_t length = strlen(capture.message[0]);
     assert_true(length >= 256 && length < 2000);
     assert_int_equal(strspn(capture.message[0], "a"), length);
 
-    logger_set_sink(NULL, NULL);
+    async_socket_log_set_sink(NULL, NULL);
     STDERR_CAPTURE sc;
     static char text[16384];
     stderr_capture_start(&sc);
@@ -451,7 +451,7 @@ static void logger_truncates_long_messages(void** state)
     reset_logger();
 }
 
-static void errno_clobbering_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
+static void errno_clobbering_sink(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
     (void)context; (void)level; (void)file; (void)line; (void)function; (void)message;
     errno = EBADF;
@@ -462,14 +462,14 @@ static void logger_preserves_errno(void** state)
 {
     (void)state;
     reset_logger();
-    logger_set_level(LOGGER_LEVEL_VERBOSE);
-    logger_set_sink(errno_clobbering_sink, NULL);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_VERBOSE);
+    async_socket_log_set_sink(errno_clobbering_sink, NULL);
     errno = EAGAIN;
     LogError("x");
     assert_int_equal(errno, EAGAIN);
 
     /* The default sink with stderr closed: its write fails, errno must still survive. */
-    logger_set_sink(NULL, NULL);
+    async_socket_log_set_sink(NULL, NULL);
     int saved_stderr = dup(STDERR_FILENO);
     assert_true(saved_stderr >= 0);
     (void)close(STDERR_FILENO);
@@ -486,7 +486,7 @@ static void logger_preserves_errno(void** state)
 static void logger_makes_no_allocation_or_seam_call(void** state)
 {
     (void)state;
-    start_capture(LOGGER_LEVEL_VERBOSE);
+    start_capture(ASYNC_SOCKET_LOG_LEVEL_VERBOSE);
     int64_t live_before = sys_fault_live_allocations();
     sys_fault_arm(SYS_FAULT_ALL, 1, ENOMEM);
     LogError("during fault %d", 1);
@@ -505,12 +505,12 @@ static void logger_makes_no_allocation_or_seam_call(void** state)
 static void logger_level_strings_name_each_level(void** state)
 {
     (void)state;
-    assert_string_equal(LOGGER_LEVELStrings(LOGGER_LEVEL_ERROR), "LOGGER_LEVEL_ERROR");
-    assert_string_equal(LOGGER_LEVELStrings(LOGGER_LEVEL_WARNING), "LOGGER_LEVEL_WARNING");
-    assert_string_equal(LOGGER_LEVELStrings(LOGGER_LEVEL_INFO), "LOGGER_LEVEL_INFO");
-    assert_string_equal(LOGGER_LEVELStrings(LOGGER_LEVEL_VERBOSE), "LOGGER_LEVEL_VERBOSE");
-    assert_string_equal(LOGGER_LEVELStrings(LOGGER_LEVEL_INVALID), "LOGGER_LEVEL_INVALID");
-    assert_string_equal(LOGGER_LEVELStrings((LOGGER_LEVEL)99), "UNKNOWN");
+    assert_string_equal(MU_ASYNC_SOCKET_LOG_LEVEL_ToString(ASYNC_SOCKET_LOG_LEVEL_ERROR), "ASYNC_SOCKET_LOG_LEVEL_ERROR");
+    assert_string_equal(MU_ASYNC_SOCKET_LOG_LEVEL_ToString(ASYNC_SOCKET_LOG_LEVEL_WARNING), "ASYNC_SOCKET_LOG_LEVEL_WARNING");
+    assert_string_equal(MU_ASYNC_SOCKET_LOG_LEVEL_ToString(ASYNC_SOCKET_LOG_LEVEL_INFO), "ASYNC_SOCKET_LOG_LEVEL_INFO");
+    assert_string_equal(MU_ASYNC_SOCKET_LOG_LEVEL_ToString(ASYNC_SOCKET_LOG_LEVEL_VERBOSE), "ASYNC_SOCKET_LOG_LEVEL_VERBOSE");
+    assert_string_equal(MU_ASYNC_SOCKET_LOG_LEVEL_ToString(ASYNC_SOCKET_LOG_LEVEL_INVALID), "ASYNC_SOCKET_LOG_LEVEL_INVALID");
+    assert_string_equal(MU_ASYNC_SOCKET_LOG_LEVEL_ToString((ASYNC_SOCKET_LOG_LEVEL)99), "UNKNOWN");
 }
 
 /* ---- concurrency ---- */
@@ -576,7 +576,7 @@ typedef struct COUNTING_SINK_TAG
     atomic_int calls;
 } COUNTING_SINK;
 
-static void counting_sink(void* context, LOGGER_LEVEL level, const char* file, int line, const char* function, const char* message)
+static void counting_sink(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
     (void)level; (void)file; (void)line; (void)function; (void)message;
     COUNTING_SINK* sink = context;
@@ -595,7 +595,7 @@ static void* log_until_stopped_thread(void* arg)
     return NULL;
 }
 
-/* After logger_set_sink returns, the previous sink is never called again, even by threads that
+/* After async_socket_log_set_sink returns, the previous sink is never called again, even by threads that
  * were logging during the swap: that is what lets a caller free the old sink's context. */
 static void logger_set_sink_swap_is_safe_while_threads_log(void** state)
 {
@@ -604,7 +604,7 @@ static void logger_set_sink_swap_is_safe_while_threads_log(void** state)
     COUNTING_SINK sinks[2];
     atomic_init(&sinks[0].calls, 0);
     atomic_init(&sinks[1].calls, 0);
-    logger_set_sink(counting_sink, &sinks[0]);
+    async_socket_log_set_sink(counting_sink, &sinks[0]);
     atomic_store(&stop_logging, false);
     pthread_t threads[4];
     for (int t = 0; t < 4; t++)
@@ -614,7 +614,7 @@ static void logger_set_sink_swap_is_safe_while_threads_log(void** state)
     for (int round = 0; round < 200; round++)
     {
         COUNTING_SINK* old_sink = &sinks[round % 2];
-        logger_set_sink(counting_sink, &sinks[(round + 1) % 2]);
+        async_socket_log_set_sink(counting_sink, &sinks[(round + 1) % 2]);
         int frozen = atomic_load(&old_sink->calls);
         usleep(100);
         assert_int_equal(atomic_load(&old_sink->calls), frozen);

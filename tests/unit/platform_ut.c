@@ -35,13 +35,13 @@ static void reset_platform_settings(void)
 
 static bool platform_is_initialised(void)
 {
-    logger_set_level(LOGGER_LEVEL_ERROR);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_ERROR);
     /* Quiet: the NULL case logs an error, which is expected here. */
     LOG_CAPTURE quiet = LOG_CAPTURE_INITIALIZER;
-    logger_set_sink(log_capture_sink, &quiet);
+    async_socket_log_set_sink(log_capture_sink, &quiet);
     COMPLETION_PORT_HANDLE port = platform_get_completion_port();
-    logger_set_sink(NULL, NULL);
-    logger_set_level(LOGGER_LEVEL_WARNING);
+    async_socket_log_set_sink(NULL, NULL);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     if (port == NULL)
     {
         return false;
@@ -137,7 +137,7 @@ static void platform_deinit_without_init_logs_an_error_and_changes_nothing(void*
     (void)state;
     reset_platform_settings();
     TEST_BASELINE baseline = test_baseline_take();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     platform_deinit();
     (void)log_capture_stop();
     assert_int_equal(log_capture.errors, 1);
@@ -154,7 +154,7 @@ static void platform_get_completion_port_without_init_returns_null(void** state)
 {
     (void)state;
     reset_platform_settings();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     COMPLETION_PORT_HANDLE port = platform_get_completion_port();
     (void)log_capture_stop();
     assert_null(port);
@@ -204,7 +204,7 @@ static void platform_set_worker_count_above_the_maximum_fails(void** state)
     (void)state;
     reset_platform_settings();
     assert_int_equal(platform_linux_set_worker_count(2), 0);
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     int result = platform_linux_set_worker_count(COMPLETION_PORT_MAX_WORKERS + 1);
     int result_max = platform_linux_set_worker_count(UINT32_MAX);
     (void)log_capture_stop();
@@ -221,7 +221,7 @@ static void platform_worker_count_comes_from_the_environment(void** state)
 {
     (void)state;
     reset_platform_settings();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     (void)setenv(PLATFORM_WORKER_COUNT_ENV, "2", 1);
     assert_int_equal(worker_count_after_init(), 2);
     (void)setenv(PLATFORM_WORKER_COUNT_ENV, "1", 1);
@@ -252,7 +252,7 @@ static void platform_invalid_worker_count_in_the_environment_warns_and_uses_the_
     for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
     {
         (void)setenv(PLATFORM_WORKER_COUNT_ENV, invalid[i], 1);
-        log_capture_start_at(LOGGER_LEVEL_WARNING);
+        log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
         uint32_t count = worker_count_after_init();
         (void)log_capture_stop();
         assert_int_equal(count, default_worker_count());
@@ -267,7 +267,7 @@ static void platform_without_setting_or_environment_uses_the_default(void** stat
 {
     (void)state;
     reset_platform_settings();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     uint32_t count = worker_count_after_init();
     (void)log_capture_stop();
     assert_int_equal(count, default_worker_count());
@@ -288,7 +288,7 @@ static void platform_init_fails_cleanly_at_every_fallible_call(void** state)
     uint32_t nth;
     for (nth = 1; nth < 100; nth++)
     {
-        log_capture_start_at(LOGGER_LEVEL_WARNING);
+        log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
         sys_fault_arm(SYS_FAULT_ALL, nth, ENOMEM);
         int result = platform_init();
         bool fired = sys_fault_fired();
@@ -312,7 +312,7 @@ static void platform_init_fails_cleanly_at_every_fallible_call(void** state)
     test_baseline_assert_back_to(baseline);
 
     /* A failed init did not count: deinit now is unbalanced and says so. */
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     platform_deinit();
     (void)log_capture_stop();
     assert_int_equal(log_capture.errors, 1);
@@ -449,7 +449,7 @@ static void platform_concurrent_init_deinit_pairs_leak_nothing(void** state)
     reset_platform_settings();
     assert_int_equal(platform_linux_set_worker_count(2), 0);
     TEST_BASELINE baseline = test_baseline_take();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     pthread_barrier_t barrier;
     assert_int_equal(pthread_barrier_init(&barrier, NULL, INIT_THREADS), 0);
     INIT_THREAD contexts[INIT_THREADS];
