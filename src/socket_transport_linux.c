@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -14,14 +16,19 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log_internal.h"
 #include "c_pal/socket_transport.h"
 #include "socket_transport_internal.h"
 #include "sys.h"
 
+/* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_054 (the values are in the header, in c-pal's order) */
 MU_DEFINE_ENUM_STRINGS(SOCKET_SEND_RESULT, SOCKET_SEND_RESULT_VALUES)
 MU_DEFINE_ENUM_STRINGS(SOCKET_RECEIVE_RESULT, SOCKET_RECEIVE_RESULT_VALUES)
+MU_DEFINE_ENUM_STRINGS(SOCKET_ACCEPT_RESULT, SOCKET_ACCEPT_RESULT_VALUES)
+MU_DEFINE_ENUM_STRINGS(SOCKET_TYPE, SOCKET_TYPE_VALUES)
+MU_DEFINE_ENUM_STRINGS(ADDRESS_TYPE, ADDRESS_TYPE_VALUES)
 
 /* more buffers than this in one call are sent or received over several syscalls */
 #define MAX_IOV 64
@@ -347,18 +354,49 @@ int socket_transport_listen_on(SOCKET_TRANSPORT_HANDLE socket_transport, const c
     return -1;
 }
 
-int socket_transport_accept(SOCKET_TRANSPORT_HANDLE socket_transport, SOCKET_TRANSPORT_HANDLE* accepted, uint32_t timeout_ms)
+/* An accept4 error that means "out of descriptors or memory": c-pal's PORT_EXHAUSTION, which a
+ * server may ride out by closing connections, unlike an error of the listening socket itself. */
+static bool is_exhaustion(int error)
 {
-    if (socket_transport == NULL || accepted == NULL ||
+    return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
+
+/* Wraps an accepted fd in a transport: SOCKET_ACCEPT_OK, or closes it (one ERROR line). */
+static SOCKET_ACCEPT_RESULT adopt_accepted(int fd, SOCKET_TRANSPORT_HANDLE* accepted_socket)
+{
+    if (set_nodelay(fd) != 0)
+    {
+        int error = errno;
+        LogError("cannot set TCP_NODELAY on accepted fd=%d, errno=%d", fd, error);
+        (void)sys_close(fd);
+        errno = error;
+        return SOCKET_ACCEPT_ERROR;
+    }
+    SOCKET_TRANSPORT* transport = transport_new(SOCKET_TRANSPORT_CLIENT, fd);
+    if (transport == NULL)
+    {
+        /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_025 */
+        LogError("cannot allocate a socket transport for accepted fd=%d", fd);
+        (void)sys_close(fd);
+        errno = ENOMEM;
+        return SOCKET_ACCEPT_ERROR;
+    }
+    *accepted_socket = transport;
+    return SOCKET_ACCEPT_OK;
+}
+
+SOCKET_ACCEPT_RESULT socket_transport_accept(SOCKET_TRANSPORT_HANDLE socket_transport, SOCKET_TRANSPORT_HANDLE* accepted_socket, uint32_t connection_timeout_ms)
+{
+    if (socket_transport == NULL || accepted_socket == NULL ||
         socket_transport->type != SOCKET_TRANSPORT_SERVER || socket_transport->fd == INVALID_SOCKET)
     {
         /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_026 */
-        LogError("invalid arguments: socket_transport=%p (must be a listening server), accepted=%p",
-            (void*)socket_transport, (void*)accepted);
+        LogError("invalid arguments: socket_transport=%p (must be a listening server), accepted_socket=%p",
+            (void*)socket_transport, (void*)accepted_socket);
         errno = EINVAL;
-        return -1;
+        return SOCKET_ACCEPT_ERROR;
     }
-    const uint64_t deadline = now_ms() + timeout_ms;
+    const uint64_t deadline = now_ms() + connection_timeout_ms;
     for (;;)
     {
         /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
@@ -366,25 +404,7 @@ int socket_transport_accept(SOCKET_TRANSPORT_HANDLE socket_transport, SOCKET_TRA
         int fd = accept4(socket_transport->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0)
         {
-            if (set_nodelay(fd) != 0)
-            {
-                int error = errno;
-                LogError("cannot set TCP_NODELAY on accepted fd=%d, errno=%d", fd, error);
-                (void)sys_close(fd);
-                errno = error;
-                return -1;
-            }
-            SOCKET_TRANSPORT* transport = transport_new(SOCKET_TRANSPORT_CLIENT, fd);
-            if (transport == NULL)
-            {
-                /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_025 */
-                LogError("cannot allocate a socket transport for accepted fd=%d", fd);
-                (void)sys_close(fd);
-                errno = ENOMEM;
-                return -1;
-            }
-            *accepted = transport;
-            return 0;
+            return adopt_accepted(fd, accepted_socket);
         }
         /* a connection that went away before accept (ECONNABORTED and the like) is skipped */
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED && errno != EPROTO)
@@ -392,7 +412,8 @@ int socket_transport_accept(SOCKET_TRANSPORT_HANDLE socket_transport, SOCKET_TRA
             int error = errno;
             LogError("accept on fd=%d failed, errno=%d (%s)", socket_transport->fd, error, strerror(error));
             errno = error;
-            return -1;
+            /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_050 */
+            return is_exhaustion(error) ? SOCKET_ACCEPT_PORT_EXHAUSTION : SOCKET_ACCEPT_ERROR;
         }
         short revents = 0;
         int ready = poll_until(socket_transport->fd, POLLIN, deadline, &revents);
@@ -401,18 +422,84 @@ int socket_transport_accept(SOCKET_TRANSPORT_HANDLE socket_transport, SOCKET_TRA
             int error = errno;
             LogError("poll on listening fd=%d failed, errno=%d", socket_transport->fd, error);
             errno = error;
-            return -1;
+            return SOCKET_ACCEPT_ERROR;
         }
         if (ready == 0)
         {
             /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_024 */
             errno = ETIMEDOUT;
-            return -1;
+            return SOCKET_ACCEPT_NO_CONNECTION;
         }
     }
 }
 
-int socket_transport_get_local_address(SOCKET_TRANSPORT_HANDLE socket_transport, char* host, size_t host_size, uint16_t* port)
+/* Whether an interface counts for c-pal's address list: IPv4, up, running, not loopback. */
+static bool is_listed_interface(const struct ifaddrs* ifa)
+{
+    return ifa->ifa_addr != NULL && ifa->ifa_addr->sa_family == AF_INET &&
+        (ifa->ifa_flags & IFF_UP) != 0 && (ifa->ifa_flags & IFF_RUNNING) != 0 && (ifa->ifa_flags & IFF_LOOPBACK) == 0;
+}
+
+/* The array of socket_transport_get_local_address: one entry per listed interface, at least one
+ * element allocated so that a count of 0 still gives a pointer that free() takes. */
+static int list_interface_addresses(LOCAL_ADDRESS** local_address_list, uint32_t* address_count)
+{
+    struct ifaddrs* interfaces = NULL;
+    if (getifaddrs(&interfaces) != 0)
+    {
+        LogError("getifaddrs failed, errno=%d (%s)", errno, strerror(errno));
+        return -1;
+    }
+    uint32_t count = 0;
+    for (const struct ifaddrs* ifa = interfaces; ifa != NULL; ifa = ifa->ifa_next)
+    {
+        count += is_listed_interface(ifa) ? 1u : 0u;
+    }
+    LOCAL_ADDRESS* list = sys_calloc(count == 0 ? 1u : count, sizeof(LOCAL_ADDRESS));
+    if (list == NULL)
+    {
+        LogError("cannot allocate the list of %u local addresses", count);
+        freeifaddrs(interfaces);
+        return -1;
+    }
+    uint32_t index = 0;
+    for (const struct ifaddrs* ifa = interfaces; ifa != NULL && index < count; ifa = ifa->ifa_next)
+    {
+        if (is_listed_interface(ifa) &&
+            inet_ntop(AF_INET, &((const struct sockaddr_in*)(const void*)ifa->ifa_addr)->sin_addr, list[index].address, sizeof(list[index].address)) != NULL)
+        {
+            list[index].address_type = ADDRESS_INET;
+            index++;
+        }
+    }
+    freeifaddrs(interfaces);
+    *local_address_list = list;
+    *address_count = index;
+    return 0;
+}
+
+int socket_transport_get_local_address(SOCKET_TRANSPORT_HANDLE socket_transport, char hostname[MAX_GET_HOST_NAME_LEN], LOCAL_ADDRESS** local_address_list, uint32_t* address_count)
+{
+    if (socket_transport == NULL || hostname == NULL || (local_address_list != NULL && address_count == NULL))
+    {
+        /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_052 */
+        LogError("invalid arguments: socket_transport=%p, hostname=%p, local_address_list=%p, address_count=%p (needed with a list)",
+            (void*)socket_transport, (void*)hostname, (void*)local_address_list, (void*)address_count);
+        errno = EINVAL;
+        return -1;
+    }
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_051 */
+    if (gethostname(hostname, MAX_GET_HOST_NAME_LEN) != 0)
+    {
+        LogError("gethostname failed, errno=%d (%s)", errno, strerror(errno));
+        return -1;
+    }
+    /* gethostname does not terminate a name that it truncates */
+    hostname[MAX_GET_HOST_NAME_LEN - 1] = '\0';
+    return (local_address_list == NULL) ? 0 : list_interface_addresses(local_address_list, address_count);
+}
+
+int socket_transport_get_local_endpoint(SOCKET_TRANSPORT_HANDLE socket_transport, char* host, size_t host_size, uint16_t* port)
 {
     if (socket_transport == NULL || host == NULL || host_size == 0 || port == NULL || socket_transport->fd == INVALID_SOCKET)
     {
@@ -561,7 +648,7 @@ static int to_iovec(const SOCKET_BUFFER* payload, uint32_t buffer_count, struct 
     {
         if (payload[i].buffer == NULL || payload[i].length == 0)
         {
-            LogError("buffer %u of %u is empty (buffer=%p, length=%u)", i, buffer_count, payload[i].buffer, payload[i].length);
+            LogError("buffer %u of %u is empty (buffer=%p, length=%u)", i, buffer_count, (void*)payload[i].buffer, payload[i].length);
             return -1;
         }
         total += payload[i].length;
@@ -588,29 +675,54 @@ static bool check_io_args(SOCKET_TRANSPORT_HANDLE socket_transport, const SOCKET
     return true;
 }
 
-SOCKET_SEND_RESULT socket_transport_send(SOCKET_TRANSPORT_HANDLE socket_transport, const SOCKET_BUFFER* payload, uint32_t buffer_count, uint32_t* bytes_written, uint32_t flags, void* data)
+/* send and receive on a transport without a socket (never connected, or disconnected) are c-pal's
+ * ERROR results rather than a system call on fd -1. */
+static bool check_has_socket(SOCKET_TRANSPORT_HANDLE socket_transport, const char* function)
+{
+    if (socket_transport->fd == INVALID_SOCKET)
+    {
+        /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_053 */
+        LogError("%s: socket_transport=%p holds no socket (not connected, or disconnected)", function, (void*)socket_transport);
+        errno = ENOTCONN;
+        return false;
+    }
+    return true;
+}
+
+SOCKET_SEND_RESULT socket_transport_send(SOCKET_TRANSPORT_HANDLE socket_transport, const SOCKET_BUFFER* payload, uint32_t buffer_count, uint32_t* bytes_sent, uint32_t flags, void* data)
 {
     (void)flags;
     (void)data;
     struct iovec iov[MAX_IOV];
-    if (!check_io_args(socket_transport, payload, buffer_count, bytes_written) || to_iovec(payload, buffer_count, iov) != 0)
+    if (!check_io_args(socket_transport, payload, buffer_count, bytes_sent) || to_iovec(payload, buffer_count, iov) != 0)
     {
         return SOCKET_SEND_INVALID_ARG;
+    }
+    if (!check_has_socket(socket_transport, __func__))
+    {
+        return SOCKET_SEND_ERROR;
     }
     /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_040 */
     ssize_t sent = socket_transport__sendv(socket_transport, iov, (int)buffer_count);
     if (sent >= 0)
     {
-        *bytes_written = (uint32_t)sent;
+        *bytes_sent = (uint32_t)sent;
         return SOCKET_SEND_OK;
     }
+    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_041 */
     if (errno == EAGAIN || errno == EWOULDBLOCK)
     {
-        *bytes_written = 0;
+        *bytes_sent = 0;
         return SOCKET_SEND_WOULD_BLOCK;
     }
-    /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_041 */
-    return (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN) ? SOCKET_SEND_SHUTDOWN : SOCKET_SEND_ERROR;
+    if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN)
+    {
+        return SOCKET_SEND_SHUTDOWN;
+    }
+    int error = errno;
+    LogError("sendmsg on fd=%d failed, errno=%d (%s)", socket_transport->fd, error, strerror(error));
+    errno = error;
+    return SOCKET_SEND_FAILED;
 }
 
 SOCKET_RECEIVE_RESULT socket_transport_receive(SOCKET_TRANSPORT_HANDLE socket_transport, SOCKET_BUFFER* payload, uint32_t buffer_count, uint32_t* bytes_recv, uint32_t flags, void* data)
@@ -621,6 +733,10 @@ SOCKET_RECEIVE_RESULT socket_transport_receive(SOCKET_TRANSPORT_HANDLE socket_tr
     if (!check_io_args(socket_transport, payload, buffer_count, bytes_recv) || to_iovec(payload, buffer_count, iov) != 0)
     {
         return SOCKET_RECEIVE_INVALID_ARG;
+    }
+    if (!check_has_socket(socket_transport, __func__))
+    {
+        return SOCKET_RECEIVE_ERROR;
     }
     /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_042 */
     ssize_t received = socket_transport__recvv(socket_transport, iov, (int)buffer_count);
@@ -638,7 +754,14 @@ SOCKET_RECEIVE_RESULT socket_transport_receive(SOCKET_TRANSPORT_HANDLE socket_tr
     {
         return SOCKET_RECEIVE_WOULD_BLOCK;
     }
-    return (errno == ECONNRESET) ? SOCKET_RECEIVE_SHUTDOWN : SOCKET_RECEIVE_ERROR;
+    if (errno == ECONNRESET)
+    {
+        return SOCKET_RECEIVE_SHUTDOWN;
+    }
+    int error = errno;
+    LogError("recvmsg on fd=%d failed, errno=%d (%s)", socket_transport->fd, error, strerror(error));
+    errno = error;
+    return SOCKET_RECEIVE_ERROR;
 }
 
 SOCKET_HANDLE socket_transport_get_underlying_socket(SOCKET_TRANSPORT_HANDLE socket_transport)

@@ -320,7 +320,7 @@ static void on_listener_ready(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT resul
     /* Codes_SRS_ASOCK_TOOLS_01_001 */
     /* Accept with a zero timeout until nothing is waiting, then ask for the next readiness. */
     SOCKET_TRANSPORT_HANDLE accepted = NULL;
-    while (socket_transport_accept(server->listener, &accepted, 0) == 0)
+    while (socket_transport_accept(server->listener, &accepted, 0) == SOCKET_ACCEPT_OK)
     {
         connection_start(server, socket_transport_release_socket(accepted));
     }
@@ -360,7 +360,7 @@ static bool listener_start(ECHO_SERVER* server, const ECHO_OPTIONS* options)
     char host[64];
     uint16_t port = 0;
     int watched = fcntl(socket_transport_get_underlying_socket(server->listener), F_DUPFD_CLOEXEC, 0);
-    if (socket_transport_get_local_address(server->listener, host, sizeof(host), &port) != 0 || watched < 0)
+    if (socket_transport_get_local_endpoint(server->listener, host, sizeof(host), &port) != 0 || watched < 0)
     {
         (void)fprintf(stderr, TOOL ": cannot set up the listener: %s\n", strerror(errno));
         if (watched >= 0)

@@ -103,7 +103,7 @@ static int make_pair(int* client_fd, int* server_fd)
     *client_fd = -1;
     *server_fd = -1;
     if (listener == NULL || socket_transport_listen_on(listener, "127.0.0.1", 0) != 0 ||
-        socket_transport_get_local_address(listener, host, sizeof(host), &port) != 0)
+        socket_transport_get_local_endpoint(listener, host, sizeof(host), &port) != 0)
     {
         goto done;
     }

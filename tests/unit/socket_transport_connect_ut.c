@@ -1,12 +1,15 @@
 /* Unit tests for the socket_transport connection functions (create_client / create_server,
- * connect, listen_on, accept, get_local_address) over loopback only: 127.0.0.1 and ::1.
+ * connect, listen_on, accept, get_local_endpoint, get_local_address) over loopback only: 127.0.0.1 and ::1.
  *
  * Every test checks what a user sees: the results, errno where the header promises it, the bytes
  * on the other end (a pattern that depends on the stream offset), the socket flags, the ERROR log
  * lines, and that no allocation or fd is left behind. socket_transport_listen (INADDR_ANY) is only
  * exercised on its argument checks: the tests bind loopback addresses only. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -17,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +31,7 @@
 #include "c_pal/platform.h"
 #include "c_pal/socket_transport.h"
 #include "log_capture.h"
+#include "sys.h"
 #include "sys_fault.h"
 #include "test_main.h"
 #include "test_util.h"
@@ -42,7 +47,7 @@ static SOCKET_TRANSPORT_HANDLE start_server(const char* address, uint16_t* port)
     assert_non_null(server);
     assert_int_equal(socket_transport_listen_on(server, address, 0), 0);
     char host[HOST_SIZE];
-    assert_int_equal(socket_transport_get_local_address(server, host, sizeof(host), port), 0);
+    assert_int_equal(socket_transport_get_local_endpoint(server, host, sizeof(host), port), 0);
     assert_int_not_equal(*port, 0);
     return server;
 }
@@ -114,9 +119,9 @@ static void connect_pair(SOCKET_TRANSPORT_HANDLE server, const char* host, uint1
     assert_non_null(*client);
     log_capture_start();
     assert_int_equal(socket_transport_connect(*client, host, port, 2000), 0);
-    int result = socket_transport_accept(server, accepted, 2000);
+    SOCKET_ACCEPT_RESULT result = socket_transport_accept(server, accepted, 2000);
     ASSERT_ERROR_LINES(log_capture_stop(), 0);
-    assert_int_equal(result, 0);
+    assert_int_equal(result, SOCKET_ACCEPT_OK);
     assert_non_null(*accepted);
 }
 
@@ -221,7 +226,7 @@ static void socket_transport_create_client_and_server_fail_cleanly_when_allocati
     test_baseline_assert_back_to(baseline);
 }
 
-/* ---- listen_on / get_local_address ---- */
+/* ---- listen_on / get_local_endpoint ---- */
 
 static void socket_transport_listen_on_port_0_reports_the_chosen_port(void** state)
 {
@@ -236,7 +241,7 @@ static void socket_transport_listen_on_port_0_reports_the_chosen_port(void** sta
     assert_int_equal(socket_transport_listen_on(server, "127.0.0.1", 0), 0);
     char host[HOST_SIZE];
     uint16_t port = 0;
-    assert_int_equal(socket_transport_get_local_address(server, host, sizeof(host), &port), 0);
+    assert_int_equal(socket_transport_get_local_endpoint(server, host, sizeof(host), &port), 0);
     ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_string_equal(host, "127.0.0.1");
     assert_int_not_equal(port, 0);
@@ -303,10 +308,10 @@ static void socket_transport_connect_and_accept_exchange_bytes_over_ipv4(void** 
     char host[HOST_SIZE];
     uint16_t client_port = 0;
     uint16_t accepted_port = 0;
-    assert_int_equal(socket_transport_get_local_address(client, host, sizeof(host), &client_port), 0);
+    assert_int_equal(socket_transport_get_local_endpoint(client, host, sizeof(host), &client_port), 0);
     assert_string_equal(host, "127.0.0.1");
     assert_int_not_equal(client_port, 0);
-    assert_int_equal(socket_transport_get_local_address(accepted, host, sizeof(host), &accepted_port), 0);
+    assert_int_equal(socket_transport_get_local_endpoint(accepted, host, sizeof(host), &accepted_port), 0);
     assert_string_equal(host, "127.0.0.1");
     assert_int_equal(accepted_port, port);
 
@@ -341,7 +346,7 @@ static void socket_transport_connect_and_accept_exchange_bytes_over_ipv6(void** 
     SOCKET_TRANSPORT_HANDLE server = start_server("::1", &port);
     char host[HOST_SIZE];
     uint16_t server_port = 0;
-    assert_int_equal(socket_transport_get_local_address(server, host, sizeof(host), &server_port), 0);
+    assert_int_equal(socket_transport_get_local_endpoint(server, host, sizeof(host), &server_port), 0);
     assert_string_equal(host, "::1");
 
     SOCKET_TRANSPORT_HANDLE client;
@@ -350,7 +355,7 @@ static void socket_transport_connect_and_accept_exchange_bytes_over_ipv6(void** 
     assert_socket_flags(client);
     assert_socket_flags(accepted);
     uint16_t client_port = 0;
-    assert_int_equal(socket_transport_get_local_address(client, host, sizeof(host), &client_port), 0);
+    assert_int_equal(socket_transport_get_local_endpoint(client, host, sizeof(host), &client_port), 0);
     assert_string_equal(host, "::1");
 
     exchange(client, accepted, 256 * 1024);
@@ -397,11 +402,11 @@ static void socket_transport_accept_takes_queued_connections_one_by_one(void** s
     }
     for (int i = 0; i < 3; i++)
     {
-        assert_int_equal(socket_transport_accept(server, &accepted[i], 2000), 0);
+        assert_int_equal(socket_transport_accept(server, &accepted[i], 2000), SOCKET_ACCEPT_OK);
     }
     SOCKET_TRANSPORT_HANDLE none = NULL;
     errno = 0;
-    assert_int_not_equal(socket_transport_accept(server, &none, 0), 0);
+    assert_int_equal(socket_transport_accept(server, &none, 0), SOCKET_ACCEPT_NO_CONNECTION);
     assert_int_equal(errno, ETIMEDOUT);
     assert_null(none);
     /* each accepted transport is connected to exactly one client: match them by port */
@@ -409,7 +414,7 @@ static void socket_transport_accept_takes_queued_connections_one_by_one(void** s
     {
         char host[HOST_SIZE];
         uint16_t client_port;
-        assert_int_equal(socket_transport_get_local_address(clients[i], host, sizeof(host), &client_port), 0);
+        assert_int_equal(socket_transport_get_local_endpoint(clients[i], host, sizeof(host), &client_port), 0);
         int matches = 0;
         for (int j = 0; j < 3; j++)
         {
@@ -455,7 +460,7 @@ static void socket_transport_connect_to_a_port_without_listener_fails_fast_with_
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &server_port);
     assert_int_equal(socket_transport_connect(client, "127.0.0.1", server_port, 2000), 0);
     SOCKET_TRANSPORT_HANDLE accepted;
-    assert_int_equal(socket_transport_accept(server, &accepted, 2000), 0);
+    assert_int_equal(socket_transport_accept(server, &accepted, 2000), SOCKET_ACCEPT_OK);
     exchange(client, accepted, 1000);
     socket_transport_destroy(accepted);
     socket_transport_destroy(server);
@@ -493,12 +498,12 @@ static void socket_transport_accept_without_a_client_times_out(void** state)
     log_capture_start();
     uint64_t start = test_now_ms();
     errno = 0;
-    int result = socket_transport_accept(server, &accepted, 50);
+    SOCKET_ACCEPT_RESULT result = socket_transport_accept(server, &accepted, 50);
     int error = errno;
     uint64_t elapsed = test_now_ms() - start;
     /* a timeout is an outcome, not an error: no ERROR line */
     ASSERT_ERROR_LINES(log_capture_stop(), 0);
-    assert_int_not_equal(result, 0);
+    assert_int_equal(result, SOCKET_ACCEPT_NO_CONNECTION);
     assert_int_equal(error, ETIMEDOUT);
     assert_null(accepted);
     assert_true(elapsed >= 45);
@@ -529,7 +534,7 @@ static void socket_transport_accept_returns_as_soon_as_a_client_connects(void** 
     assert_int_equal(connect(plain, (struct sockaddr*)&address, sizeof(address)), 0);
     SOCKET_TRANSPORT_HANDLE accepted = NULL;
     uint64_t start = test_now_ms();
-    assert_int_equal(socket_transport_accept(server, &accepted, 10000), 0);
+    assert_int_equal(socket_transport_accept(server, &accepted, 10000), SOCKET_ACCEPT_OK);
     assert_true(test_now_ms() - start < 1000);
     assert_socket_flags(accepted);
     (void)close(plain);
@@ -556,12 +561,12 @@ static void socket_transport_accept_fails_cleanly_when_allocation_fails(void** s
     SOCKET_TRANSPORT_HANDLE accepted = NULL;
     log_capture_start();
     sys_fault_arm(SYS_FAULT_ALLOC, 1, ENOMEM);
-    int result = socket_transport_accept(server, &accepted, 2000);
+    SOCKET_ACCEPT_RESULT result = socket_transport_accept(server, &accepted, 2000);
     bool fired = sys_fault_fired();
     sys_fault_disarm();
     ASSERT_ERROR_LINES(log_capture_stop(), 1);
     assert_true(fired);
-    assert_int_not_equal(result, 0);
+    assert_int_equal(result, SOCKET_ACCEPT_ERROR);
     assert_null(accepted);
     assert_int_equal(sys_fault_live_allocations(), live);
     assert_int_equal(test_count_open_fds(), fds);
@@ -622,7 +627,7 @@ static void socket_transport_connect_to_a_silent_listener_times_out(void** state
     SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &server_port);
     SOCKET_TRANSPORT_HANDLE accepted;
     assert_int_equal(socket_transport_connect(client, "127.0.0.1", server_port, 2000), 0);
-    assert_int_equal(socket_transport_accept(server, &accepted, 2000), 0);
+    assert_int_equal(socket_transport_accept(server, &accepted, 2000), SOCKET_ACCEPT_OK);
     exchange(client, accepted, 1000);
     socket_transport_destroy(accepted);
     socket_transport_destroy(server);
@@ -761,8 +766,8 @@ static void socket_transport_connect_with_bad_arguments_fails(void** state)
     EXPECT_ONE_ERROR(socket_transport_connect(client, "127.0.0.1", port, 1000));
     assert_int_equal(socket_transport_get_underlying_socket(client), fd);
     SOCKET_TRANSPORT_HANDLE accepted;
-    assert_int_equal(socket_transport_accept(server, &accepted, 2000), 0);
-    assert_int_not_equal(socket_transport_accept(server, &accepted, 0), 0); /* only one connection */
+    assert_int_equal(socket_transport_accept(server, &accepted, 2000), SOCKET_ACCEPT_OK);
+    assert_int_equal(socket_transport_accept(server, &accepted, 0), SOCKET_ACCEPT_NO_CONNECTION); /* only one connection */
     exchange(client, accepted, 100);
 
     socket_transport_destroy(accepted);
@@ -808,6 +813,20 @@ static void socket_transport_listen_with_bad_arguments_fails(void** state)
     test_baseline_assert_back_to(baseline);
 }
 
+/* accept's failures are SOCKET_ACCEPT_ERROR (with one ERROR line), not just "not OK". */
+#define EXPECT_ACCEPT_ERROR(call)                                                    \
+    do                                                                               \
+    {                                                                                \
+        log_capture_start();                                                         \
+        SOCKET_ACCEPT_RESULT result_ = (call);                                       \
+        ASSERT_ERROR_LINES(log_capture_stop(), 1);                                   \
+        if (result_ != SOCKET_ACCEPT_ERROR)                                          \
+        {                                                                            \
+            fail_msg("%s gave %s, expected SOCKET_ACCEPT_ERROR", #call,              \
+                MU_ENUM_TO_STRING(SOCKET_ACCEPT_RESULT, result_));                   \
+        }                                                                            \
+    } while (0)
+
 static void socket_transport_accept_with_bad_arguments_fails(void** state)
 {
     (void)state;
@@ -821,16 +840,16 @@ static void socket_transport_accept_with_bad_arguments_fails(void** state)
     assert_non_null(client);
     SOCKET_TRANSPORT_HANDLE accepted = NULL;
 
-    EXPECT_ONE_ERROR(socket_transport_accept(NULL, &accepted, 0));
-    EXPECT_ONE_ERROR(socket_transport_accept(server, NULL, 0));
-    EXPECT_ONE_ERROR(socket_transport_accept(idle_server, &accepted, 0)); /* not listening */
-    EXPECT_ONE_ERROR(socket_transport_accept(client, &accepted, 0));      /* not a server */
+    EXPECT_ACCEPT_ERROR(socket_transport_accept(NULL, &accepted, 0));
+    EXPECT_ACCEPT_ERROR(socket_transport_accept(server, NULL, 0));
+    EXPECT_ACCEPT_ERROR(socket_transport_accept(idle_server, &accepted, 0)); /* not listening */
+    EXPECT_ACCEPT_ERROR(socket_transport_accept(client, &accepted, 0));      /* not a server */
     /* a connected client is not a listening server either */
     assert_int_equal(socket_transport_connect(client, "127.0.0.1", port, 1000), 0);
-    EXPECT_ONE_ERROR(socket_transport_accept(client, &accepted, 0));
+    EXPECT_ACCEPT_ERROR(socket_transport_accept(client, &accepted, 0));
     assert_null(accepted);
 
-    assert_int_equal(socket_transport_accept(server, &accepted, 2000), 0);
+    assert_int_equal(socket_transport_accept(server, &accepted, 2000), SOCKET_ACCEPT_OK);
     socket_transport_destroy(accepted);
     socket_transport_destroy(client);
     socket_transport_destroy(idle_server);
@@ -838,7 +857,7 @@ static void socket_transport_accept_with_bad_arguments_fails(void** state)
     test_baseline_assert_back_to(baseline);
 }
 
-static void socket_transport_get_local_address_with_bad_arguments_fails(void** state)
+static void socket_transport_get_local_endpoint_with_bad_arguments_fails(void** state)
 {
     (void)state;
     /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_027 */
@@ -850,22 +869,174 @@ static void socket_transport_get_local_address_with_bad_arguments_fails(void** s
     char host[HOST_SIZE];
     uint16_t out_port = 12345;
 
-    EXPECT_ONE_ERROR(socket_transport_get_local_address(NULL, host, sizeof(host), &out_port));
-    EXPECT_ONE_ERROR(socket_transport_get_local_address(server, NULL, sizeof(host), &out_port));
-    EXPECT_ONE_ERROR(socket_transport_get_local_address(server, host, 0, &out_port));
-    EXPECT_ONE_ERROR(socket_transport_get_local_address(server, host, sizeof(host), NULL));
-    EXPECT_ONE_ERROR(socket_transport_get_local_address(client, host, sizeof(host), &out_port)); /* no socket */
+    EXPECT_ONE_ERROR(socket_transport_get_local_endpoint(NULL, host, sizeof(host), &out_port));
+    EXPECT_ONE_ERROR(socket_transport_get_local_endpoint(server, NULL, sizeof(host), &out_port));
+    EXPECT_ONE_ERROR(socket_transport_get_local_endpoint(server, host, 0, &out_port));
+    EXPECT_ONE_ERROR(socket_transport_get_local_endpoint(server, host, sizeof(host), NULL));
+    EXPECT_ONE_ERROR(socket_transport_get_local_endpoint(client, host, sizeof(host), &out_port)); /* no socket */
     /* "127.0.0.1" needs 10 bytes */
-    EXPECT_ONE_ERROR(socket_transport_get_local_address(server, host, 9, &out_port));
+    EXPECT_ONE_ERROR(socket_transport_get_local_endpoint(server, host, 9, &out_port));
     assert_int_equal(out_port, 12345);
     log_capture_start();
-    assert_int_equal(socket_transport_get_local_address(server, host, 10, &out_port), 0);
+    assert_int_equal(socket_transport_get_local_endpoint(server, host, 10, &out_port), 0);
     ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_string_equal(host, "127.0.0.1");
     assert_int_equal(out_port, port);
 
     socket_transport_destroy(client);
     socket_transport_destroy(server);
+    test_baseline_assert_back_to(baseline);
+}
+
+/* With no descriptor left for the accepted connection (RLIMIT_NOFILE lowered to the lowest free
+ * fd number), accept gives c-pal's SOCKET_ACCEPT_PORT_EXHAUSTION with one ERROR line, and the
+ * connection waits: once descriptors are free again it is accepted. */
+static void socket_transport_accept_out_of_descriptors_is_port_exhaustion(void** state)
+{
+    (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_050 */
+    TEST_BASELINE baseline = test_baseline_take();
+    uint16_t port;
+    SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
+    SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
+    assert_non_null(client);
+    assert_int_equal(socket_transport_connect(client, "127.0.0.1", port, 2000), 0);
+    int lowest_free = dup(0);
+    assert_true(lowest_free >= 0);
+    (void)close(lowest_free);
+    struct rlimit saved;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    struct rlimit lowered = {.rlim_cur = (rlim_t)lowest_free, .rlim_max = saved.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+
+    SOCKET_TRANSPORT_HANDLE accepted = NULL;
+    log_capture_start();
+    SOCKET_ACCEPT_RESULT result = socket_transport_accept(server, &accepted, 2000);
+    int error = errno;
+    int errors = log_capture_stop();
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    ASSERT_ERROR_LINES(errors, 1);
+    assert_int_equal(result, SOCKET_ACCEPT_PORT_EXHAUSTION);
+    assert_int_equal(error, EMFILE);
+    assert_null(accepted);
+
+    assert_int_equal(socket_transport_accept(server, &accepted, 2000), SOCKET_ACCEPT_OK);
+    socket_transport_destroy(accepted);
+    socket_transport_destroy(client);
+    socket_transport_destroy(server);
+    test_baseline_assert_back_to(baseline);
+}
+
+/* The IPv4 interfaces that are up, running and not loopback, counted the way the test expects
+ * socket_transport_get_local_address to list them. */
+static uint32_t count_listed_interfaces(void)
+{
+    struct ifaddrs* interfaces = NULL;
+    assert_int_equal(getifaddrs(&interfaces), 0);
+    uint32_t count = 0;
+    for (const struct ifaddrs* ifa = interfaces; ifa != NULL; ifa = ifa->ifa_next)
+    {
+        if (ifa->ifa_addr != NULL && ifa->ifa_addr->sa_family == AF_INET && (ifa->ifa_flags & IFF_UP) != 0 &&
+            (ifa->ifa_flags & IFF_RUNNING) != 0 && (ifa->ifa_flags & IFF_LOOPBACK) == 0)
+        {
+            count++;
+        }
+    }
+    freeifaddrs(interfaces);
+    return count;
+}
+
+/* c-pal's get_local_address: the machine's host name and its non-loopback IPv4 addresses, the same
+ * for any transport (here a client and the connection a server accepted), in an array the caller
+ * frees; without a list only the host name is written and nothing is allocated. */
+static void socket_transport_get_local_address_gives_host_name_and_interface_addresses(void** state)
+{
+    (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_051 */
+    TEST_BASELINE baseline = test_baseline_take();
+    uint16_t port;
+    SOCKET_TRANSPORT_HANDLE server = start_server("127.0.0.1", &port);
+    SOCKET_TRANSPORT_HANDLE client;
+    SOCKET_TRANSPORT_HANDLE accepted;
+    connect_pair(server, "127.0.0.1", port, &client, &accepted);
+    char expected_host[MAX_GET_HOST_NAME_LEN] = {0};
+    assert_int_equal(gethostname(expected_host, sizeof(expected_host) - 1), 0);
+    uint32_t expected_count = count_listed_interfaces();
+
+    char client_host[MAX_GET_HOST_NAME_LEN];
+    char accepted_host[MAX_GET_HOST_NAME_LEN];
+    (void)memset(client_host, 'x', sizeof(client_host));
+    LOCAL_ADDRESS* client_list = NULL;
+    LOCAL_ADDRESS* accepted_list = NULL;
+    uint32_t client_count = 999;
+    uint32_t accepted_count = 999;
+    log_capture_start();
+    assert_int_equal(socket_transport_get_local_address(client, client_host, &client_list, &client_count), 0);
+    assert_int_equal(socket_transport_get_local_address(accepted, accepted_host, &accepted_list, &accepted_count), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
+    assert_string_equal(client_host, expected_host);
+    assert_string_equal(accepted_host, expected_host);
+    assert_non_null(client_list);
+    assert_non_null(accepted_list);
+    assert_int_equal(client_count, expected_count);
+    assert_int_equal(accepted_count, expected_count);
+    for (uint32_t i = 0; i < client_count; i++)
+    {
+        struct in_addr parsed;
+        assert_int_equal(client_list[i].address_type, ADDRESS_INET);
+        assert_int_equal(inet_pton(AF_INET, client_list[i].address, &parsed), 1);
+        assert_int_not_equal(ntohl(parsed.s_addr) >> 24, 127);
+        assert_string_equal(client_list[i].address, accepted_list[i].address);
+    }
+    /* the lists are the caller's: one allocation each, released with free() */
+    assert_int_equal(sys_fault_live_allocations(), baseline.allocations + 3 + 2);
+    sys_free(client_list);
+    sys_free(accepted_list);
+
+    /* no list: only the host name */
+    char host_only[MAX_GET_HOST_NAME_LEN];
+    int64_t live = sys_fault_live_allocations();
+    assert_int_equal(socket_transport_get_local_address(client, host_only, NULL, NULL), 0);
+    assert_string_equal(host_only, expected_host);
+    assert_int_equal(sys_fault_live_allocations(), live);
+
+    socket_transport_destroy(client);
+    socket_transport_destroy(accepted);
+    socket_transport_destroy(server);
+    test_baseline_assert_back_to(baseline);
+}
+
+static void socket_transport_get_local_address_with_bad_arguments_fails(void** state)
+{
+    (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_052 */
+    TEST_BASELINE baseline = test_baseline_take();
+    SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
+    assert_non_null(client);
+    char host[MAX_GET_HOST_NAME_LEN];
+    LOCAL_ADDRESS* list = NULL;
+    uint32_t count = 7;
+    int64_t live = sys_fault_live_allocations();
+
+    EXPECT_ONE_ERROR(socket_transport_get_local_address(NULL, host, &list, &count));
+    EXPECT_ONE_ERROR(socket_transport_get_local_address(client, NULL, &list, &count));
+    EXPECT_ONE_ERROR(socket_transport_get_local_address(client, host, &list, NULL));
+    assert_null(list);
+    assert_int_equal(count, 7);
+    assert_int_equal(sys_fault_live_allocations(), live);
+    /* the list's allocation failing is a failure too, with nothing left allocated */
+    log_capture_start();
+    sys_fault_arm(SYS_FAULT_ALLOC, 1, ENOMEM);
+    int result = socket_transport_get_local_address(client, host, &list, &count);
+    bool fired = sys_fault_fired();
+    sys_fault_disarm();
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    assert_true(fired);
+    assert_int_not_equal(result, 0);
+    assert_null(list);
+    assert_int_equal(sys_fault_live_allocations(), live);
+
+    socket_transport_destroy(client);
     test_baseline_assert_back_to(baseline);
 }
 
@@ -889,7 +1060,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(socket_transport_connect_with_bad_arguments_fails),
     cmocka_unit_test(socket_transport_listen_with_bad_arguments_fails),
     cmocka_unit_test(socket_transport_accept_with_bad_arguments_fails),
+    cmocka_unit_test(socket_transport_accept_out_of_descriptors_is_port_exhaustion),
+    cmocka_unit_test(socket_transport_get_local_address_gives_host_name_and_interface_addresses),
     cmocka_unit_test(socket_transport_get_local_address_with_bad_arguments_fails),
+    cmocka_unit_test(socket_transport_get_local_endpoint_with_bad_arguments_fails),
 };
 
 TEST_MAIN(tests)

@@ -556,9 +556,9 @@ static void socket_transport_send_maps_errors(void** state)
         {ECONNRESET, SOCKET_SEND_SHUTDOWN},
         {EPIPE, SOCKET_SEND_SHUTDOWN},
         {ENOTCONN, SOCKET_SEND_SHUTDOWN},
-        {EIO, SOCKET_SEND_ERROR},
-        {ENOMEM, SOCKET_SEND_ERROR},
-        {ENOBUFS, SOCKET_SEND_ERROR},
+        {EIO, SOCKET_SEND_FAILED},
+        {ENOMEM, SOCKET_SEND_FAILED},
+        {ENOBUFS, SOCKET_SEND_FAILED},
         {EINTR, SOCKET_SEND_OK},
     };
     int fds[2];
@@ -577,7 +577,7 @@ static void socket_transport_send_maps_errors(void** state)
         sys_fault_disarm();
         assert_true(fired);
         assert_int_equal(result, cases[i].result);
-        if (result == SOCKET_SEND_SHUTDOWN || result == SOCKET_SEND_ERROR)
+        if (result == SOCKET_SEND_SHUTDOWN || result == SOCKET_SEND_FAILED)
         {
             assert_int_equal(error, cases[i].error);
         }
@@ -626,7 +626,7 @@ static void socket_transport_send_fault_sweep(void** state)
                 assert_int_equal(written, 100);
                 break;
             }
-            assert_int_equal(result, SOCKET_SEND_ERROR);
+            assert_int_equal(result, SOCKET_SEND_FAILED);
             assert_true(nothing_to_read(fds[1]));
             assert_int_equal(sys_fault_live_allocations(), baseline.allocations + 1);
         }
@@ -955,10 +955,12 @@ static void socket_transport_receive_with_bad_arguments_fails(void** state)
     test_baseline_assert_back_to(baseline);
 }
 
-/* Send and receive after disconnect fail without touching a (possibly reused) fd number. */
+/* Send and receive after disconnect fail without touching a (possibly reused) fd number: c-pal's
+ * ERROR results, one ERROR line each. */
 static void socket_transport_send_and_receive_after_disconnect_fail(void** state)
 {
     (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_053 */
     TEST_BASELINE baseline = test_baseline_take();
     int fds[2];
     make_pair(fds);
@@ -967,13 +969,69 @@ static void socket_transport_send_and_receive_after_disconnect_fail(void** state
     uint8_t data[4] = {0};
     SOCKET_BUFFER buffer = {.length = sizeof(data), .buffer = data};
     uint32_t bytes = 0;
+    log_capture_start();
     SOCKET_SEND_RESULT send_result = socket_transport_send(transport, &buffer, 1, &bytes, 0, NULL);
-    assert_true(send_result == SOCKET_SEND_ERROR || send_result == SOCKET_SEND_SHUTDOWN);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    assert_int_equal(send_result, SOCKET_SEND_ERROR);
+    log_capture_start();
     SOCKET_RECEIVE_RESULT receive_result = socket_transport_receive(transport, &buffer, 1, &bytes, 0, NULL);
-    assert_true(receive_result == SOCKET_RECEIVE_ERROR || receive_result == SOCKET_RECEIVE_SHUTDOWN);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    assert_int_equal(receive_result, SOCKET_RECEIVE_ERROR);
+    /* a transport that never had a socket is the same */
+    SOCKET_TRANSPORT_HANDLE client = socket_transport_create_client();
+    assert_non_null(client);
+    log_capture_start();
+    assert_int_equal(socket_transport_send(client, &buffer, 1, &bytes, 0, NULL), SOCKET_SEND_ERROR);
+    assert_int_equal(socket_transport_receive(client, &buffer, 1, &bytes, 0, NULL), SOCKET_RECEIVE_ERROR);
+    ASSERT_ERROR_LINES(log_capture_stop(), 2);
+    socket_transport_destroy(client);
     socket_transport_destroy(transport);
     (void)close(fds[1]);
     test_baseline_assert_back_to(baseline);
+}
+
+/* c-pal's socket_transport.h, as constants: a program compiled against c-pal's header passes and
+ * reads these values, so each must be the same here. */
+static void socket_transport_enums_have_c_pal_values(void** state)
+{
+    (void)state;
+    /* Tests_SRS_SOCKET_TRANSPORT_LINUX_01_054 */
+    assert_int_equal(SOCKET_SEND_INVALID_ARG, 1);
+    assert_int_equal(SOCKET_SEND_OK, 2);
+    assert_int_equal(SOCKET_SEND_ERROR, 3);
+    assert_int_equal(SOCKET_SEND_FAILED, 4);
+    assert_int_equal(SOCKET_SEND_SHUTDOWN, 5);
+    assert_int_equal(SOCKET_RECEIVE_INVALID_ARG, 1);
+    assert_int_equal(SOCKET_RECEIVE_OK, 2);
+    assert_int_equal(SOCKET_RECEIVE_WOULD_BLOCK, 3);
+    assert_int_equal(SOCKET_RECEIVE_ERROR, 4);
+    assert_int_equal(SOCKET_RECEIVE_SHUTDOWN, 5);
+    assert_int_equal(SOCKET_ACCEPT_OK, 1);
+    assert_int_equal(SOCKET_ACCEPT_ERROR, 2);
+    assert_int_equal(SOCKET_ACCEPT_PORT_EXHAUSTION, 3);
+    assert_int_equal(SOCKET_ACCEPT_INPROGRESS, 4);
+    assert_int_equal(SOCKET_ACCEPT_NO_CONNECTION, 5);
+    assert_int_equal(SOCKET_BINDING, 1);
+    assert_int_equal(SOCKET_CLIENT, 2);
+    assert_int_equal(ADDRESS_INET, 1);
+    assert_int_equal(ADDRESS_INET_6, 2);
+    assert_int_equal(ADDRESS_NETBIOS, 3);
+    assert_int_equal(MAX_GET_HOST_NAME_LEN, 256);
+    assert_int_equal(MAX_LOCAL_ADDRESS_LEN, 22);
+    /* the addition comes after c-pal's values */
+    assert_int_equal(SOCKET_SEND_WOULD_BLOCK, 6);
+    /* the structs c-pal's callers fill in */
+    SOCKET_BUFFER buffer = {.length = 7, .buffer = NULL};
+    assert_int_equal(offsetof(SOCKET_BUFFER, length), 0);
+    assert_int_equal(sizeof(buffer.buffer), sizeof(unsigned char*));
+    assert_int_equal(offsetof(LOCAL_ADDRESS, address), sizeof(ADDRESS_TYPE));
+    assert_int_equal(sizeof(((LOCAL_ADDRESS*)NULL)->address), MAX_LOCAL_ADDRESS_LEN);
+    /* and the to-string functions macro-utils' MU_ENUM_TO_STRING calls */
+    assert_string_equal(MU_SOCKET_SEND_RESULT_ToString(SOCKET_SEND_FAILED), "SOCKET_SEND_FAILED");
+    assert_string_equal(MU_SOCKET_RECEIVE_RESULT_ToString(SOCKET_RECEIVE_SHUTDOWN), "SOCKET_RECEIVE_SHUTDOWN");
+    assert_string_equal(MU_SOCKET_ACCEPT_RESULT_ToString(SOCKET_ACCEPT_NO_CONNECTION), "SOCKET_ACCEPT_NO_CONNECTION");
+    assert_string_equal(MU_SOCKET_TYPE_ToString(SOCKET_BINDING), "SOCKET_BINDING");
+    assert_string_equal(MU_ADDRESS_TYPE_ToString(ADDRESS_INET_6), "ADDRESS_INET_6");
 }
 
 static const struct CMUnitTest tests[] = {
@@ -1005,6 +1063,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(socket_transport_receive_fault_sweep),
     cmocka_unit_test(socket_transport_receive_with_bad_arguments_fails),
     cmocka_unit_test(socket_transport_send_and_receive_after_disconnect_fail),
+    cmocka_unit_test(socket_transport_enums_have_c_pal_values),
 };
 
 TEST_MAIN(tests)
