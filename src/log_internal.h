@@ -9,6 +9,7 @@
 
 #include "c_pal/logger.h"
 
+/* Codes_SRS_ASYNC_SOCKET_LINUX_99_101 */
 #define LogError(...) ASYNC_SOCKET_LOG(ASYNC_SOCKET_LOG_LEVEL_ERROR, __VA_ARGS__)
 #define LogWarning(...) ASYNC_SOCKET_LOG(ASYNC_SOCKET_LOG_LEVEL_WARNING, __VA_ARGS__)
 #define LogInfo(...) ASYNC_SOCKET_LOG(ASYNC_SOCKET_LOG_LEVEL_INFO, __VA_ARGS__)

@@ -23,6 +23,9 @@
 
 #include "log_internal.h"
 
+/* Codes_SRS_ASYNC_SOCKET_LINUX_99_102 */
+/* Codes_SRS_ASYNC_SOCKET_LINUX_99_103 (built with ASYNC_SOCKET_NO_MACRO_UTILS_PROBE: macro_compat.h's
+ * definitions, which carry C_PAL_API, whatever is on the include path) */
 MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_LOG_LEVEL, ASYNC_SOCKET_LOG_LEVEL_VALUES)
 
 #define LOGGER_MESSAGE_SIZE 1024
@@ -166,6 +169,8 @@ static void default_sink(ASYNC_SOCKET_LOG_LEVEL level, const char* file, int lin
     write_all_stderr(text, (size_t)length);
 }
 
+/* Codes_SRS_ASYNC_SOCKET_LINUX_99_100 */
+/* Codes_SRS_ASYNC_SOCKET_LINUX_99_101 */
 void async_socket_log(ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* format, ...)
 {
     /* Callers may call async_socket_log directly, bypassing the check in the macros. */

@@ -72,6 +72,7 @@ def exported_symbols(nm, library):
 
 
 def check_symbols(args):
+    # Tests_SRS_ASYNC_SOCKET_LINUX_99_100
     failed = False
     for name in ("async_socket", "async_socket_tls"):
         expected_file = args.source / "tests" / "compat" / f"expected_symbols_{name}.txt"
@@ -116,6 +117,7 @@ def compile_text(args, label, text, extra, work):
 
 
 def check_headers(args):
+    # Tests_SRS_ASYNC_SOCKET_LINUX_99_103
     stand_ins = ["-I", str(args.source / "tests" / "compat" / "include")]
     macro_utils = '#include "macro_utils/macro_utils.h"\n'
     umock = '#include "umock_c/umock_c_prod.h"\n'

@@ -86,6 +86,7 @@ static int fail(const char* what)
 
 int main(void)
 {
+    /* Tests_SRS_ASYNC_SOCKET_LINUX_99_101 */
     CAPTURE capture = {0};
     if (logger_init() != 0)
     {
