@@ -1,6 +1,9 @@
 # Convenience targets around the CMake build. CMake does the real work; this file installs any
 # missing tools, picks the build directories and runs the steps in order.
 
+# CMake's generated Makefiles are sub-makes of this one: no "Entering directory" lines from them.
+MAKEFLAGS += --no-print-directory
+
 RELEASE_DIR := build/release
 TEST_DIR    := build/debug
 BENCH_DIR   := build/bench
@@ -56,22 +59,32 @@ RUN_CONNS   ?= 4
 RUN_SIZE    ?= 64
 RUN_SECONDS ?= 3
 
-.PHONY: run run-tls demo test check bench stress fuzz release install consumer clean
+.PHONY: run run-tls quiet-release demo test check bench stress fuzz release install consumer clean
 
 # Build the optimised library and tools, start asock-echo on a free loopback port, run asock-load
 # against it and print its table; fails when either tool reports an error.
-run: release
-	sh tools/run_echo_load.sh $(RELEASE_DIR) --conns $(RUN_CONNS) --size $(RUN_SIZE) --seconds $(RUN_SECONDS)
+run: quiet-release
+	@sh tools/run_echo_load.sh $(RELEASE_DIR) --conns $(RUN_CONNS) --size $(RUN_SIZE) --seconds $(RUN_SECONDS)
 
 # `make run` over TLS: asock-echo --tls-cert/--tls-key with a certificate made for the run,
 # asock-load --tls verifying it (tools/run_echo_load_tls.sh; needs the openssl command).
-run-tls: release
+run-tls: quiet-release
 	$(call install_missing,cmd:openssl:openssl)
-	sh tools/run_echo_load_tls.sh $(RELEASE_DIR) --conns $(RUN_CONNS) --size $(RUN_SIZE) --seconds $(RUN_SECONDS)
+	@sh tools/run_echo_load_tls.sh $(RELEASE_DIR) --conns $(RUN_CONNS) --size $(RUN_SIZE) --seconds $(RUN_SECONDS)
 
 # The older two-socket demo: a ping-pong phase, then a streaming phase (MB/s).
 demo: release
 	./$(RELEASE_DIR)/async_socket_demo
+
+# `make run` builds quietly: the configure and compile output goes to $(RELEASE_DIR).log, shown
+# only when the build fails, so the run's table is what the terminal shows.
+quiet-release:
+	$(call install_missing,$(BUILD_NEEDS))
+	@echo "building $(RELEASE_DIR) (Release; output in $(RELEASE_DIR).log)"
+	@mkdir -p build
+	@{ cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release -DASYNC_SOCKET_TESTS=OFF && \
+	   cmake --build $(RELEASE_DIR) -j $(JOBS); } >$(RELEASE_DIR).log 2>&1 || \
+	 { cat $(RELEASE_DIR).log; echo "build failed: see $(RELEASE_DIR).log"; exit 1; }
 
 # Configure and build the Release tree (library, tools, demo; no tests).
 release:

@@ -295,7 +295,7 @@ int bench_listen(void)
  * "system" keeps the machine's default. Pinned because BBR (the default on some machines, this
  * one among them) paces even on loopback: its bandwidth estimate then decides, per connection and
  * by chance, whether a stream runs at full speed or at a third of it, whatever program drives the
- * socket (see BENCHMARKS.md). */
+ * socket (see docs/benchmarks.md). */
 static int set_congestion_control(int fd)
 {
     const char* name = getenv("BENCH_TCP_CONGESTION");
