@@ -1571,8 +1571,11 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
      * non-blocking so no call ever blocks, and close-on-exec so it does not leak into children.
      * Codes_SRS_ASYNC_SOCKET_LINUX_11_031: one registration for the socket's whole life.
      * Codes_SRS_ASYNC_SOCKET_LINUX_99_004
-     * Codes_SRS_ASYNC_SOCKET_LINUX_99_016 */
-    bool ok = socket_transport_set_nonblocking(transport_of(async_socket)) == 0 &&
+     * Codes_SRS_ASYNC_SOCKET_LINUX_99_016
+     * A pipe or an eventfd would register and then never complete a receive: it is refused
+     * first, with a line naming what it is (99_131). */
+    bool ok = socket_transport__check_stream_socket(transport_of(async_socket)) == 0 &&
+        socket_transport_set_nonblocking(transport_of(async_socket)) == 0 &&
         completion_port_add(async_socket->port, socket_transport_get_underlying_socket(transport_of(async_socket)), &async_socket->io) == 0;
 
     lock_acquire(&async_socket->lock);

@@ -734,9 +734,22 @@ int completion_port_add(COMPLETION_PORT_HANDLE completion_port, int fd, COMPLETI
     {
         /* a post raced the add: keep its bit */
     }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_130: a slot that holds another registration is left alone
+     * (epoll_ctl(ADD) would say EEXIST, and emptying the slot then would silence the first owner
+     * for good); the check and the write are one step under the slot's lock */
     slot_lock(slot);
-    slot_set_io(slot, io);
+    COMPLETION_PORT_IO* holder = slot_io(slot);
+    if (holder == NULL)
+    {
+        slot_set_io(slot, io);
+    }
     slot_unlock(slot);
+    if (holder != NULL)
+    {
+        LogError("cannot register fd=%d: it is already registered with this completion port", fd);
+        errno = EEXIST;
+        return -1;
+    }
 
     struct epoll_event event = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -744,10 +757,15 @@ int completion_port_add(COMPLETION_PORT_HANDLE completion_port, int fd, COMPLETI
     };
     if (sys_epoll_ctl(completion_port->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0)
     {
-        LogError("epoll_ctl(ADD) failed for fd=%d, errno=%d", fd, errno);
+        int error = errno;
+        LogError("epoll_ctl(ADD) failed for fd=%d, errno=%d", fd, error);
         slot_lock(slot);
-        slot_set_io(slot, NULL);
+        if (slot_io(slot) == io)
+        {
+            slot_set_io(slot, NULL);
+        }
         slot_unlock(slot);
+        errno = error;
         return -1;
     }
     return 0;
