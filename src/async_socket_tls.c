@@ -324,7 +324,7 @@ static void classify_failure(ASYNC_SOCKET_TLS* tls, const char* operation, int s
     char reason[256];
     outcome->error = describe_fatal(tls, ssl_error, saved_errno, reason, sizeof(reason), &outcome->is_error);
     tls->failed_errno = outcome->error;
-    (void)snprintf(outcome->message, sizeof(outcome->message), "TLS socket %p: %s%s failed: %s", (void*)tls,
+    (void)snprintf(outcome->message, sizeof(outcome->message), "TLS socket fd=%d: %s%s failed: %s", tls->out.fd,
         SSL_is_init_finished(tls->ssl) ? "" : "handshake during ", operation, reason);
     ERR_clear_error();
 }

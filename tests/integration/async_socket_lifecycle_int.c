@@ -1105,6 +1105,82 @@ static void open_refuses_an_fd_that_is_not_a_stream_socket(void** state)
     leak_check_end(&leak);
 }
 
+/* A server that keeps sending to a peer that has gone (reset), then keeps calling a socket it has
+ * closed: 10,000 refused sends, receives and notifies log one WARNING line in all, naming the fd,
+ * and every refusal still says so through its result, without a callback.
+ * Tests_SRS_ASYNC_SOCKET_LINUX_99_133 */
+static void calls_refused_after_the_peer_left_log_one_line(void** state)
+{
+    (void)state;
+    LEAK_CHECK leak;
+    leak_check_begin(&leak);
+    assert_int_equal(platform_init(), 0);
+    watchdog_start(WATCHDOG_MS, __func__);
+
+    int peer;
+    int fd;
+    ASYNC_SOCKET_HANDLE socket = open_tcp_async(0, 0, &peer, &fd);
+    struct linger linger = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(peer, SOL_SOCKET, SO_LINGER, &linger, sizeof(linger)), 0);
+    assert_int_equal(close(peer), 0); /* a reset */
+    test_sleep_ms(20);
+
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    uint8_t data[64] = {0};
+    int accepted = 0;
+    OP_RECORD accepted_sends[8];
+    for (int i = 0; i < 10000; i++)
+    {
+        OP_RECORD refused;
+        op_record_init(&refused, NULL);
+        OP_RECORD* record = (accepted < 8) ? &accepted_sends[accepted] : &refused;
+        op_record_init(record, NULL);
+        ASYNC_SOCKET_SEND_SYNC_RESULT result = test_send(socket, data, sizeof(data), record);
+        if (result == ASYNC_SOCKET_SEND_SYNC_OK)
+        {
+            /* the library may not know yet that the connection is gone: then it is called back */
+            assert_true(accepted < 8);
+            accepted++;
+            continue;
+        }
+        assert_true(result == ASYNC_SOCKET_SEND_SYNC_NOT_OPEN || result == ASYNC_SOCKET_SEND_SYNC_ERROR);
+        assert_int_equal(atomic_load(&refused.calls), 0);
+    }
+    async_socket_close(socket);
+    for (int i = 0; i < 10000; i++)
+    {
+        OP_RECORD refused;
+        op_record_init(&refused, NULL);
+        uint8_t buffer[8];
+        assert_int_equal(test_send(socket, data, sizeof(data), &refused), ASYNC_SOCKET_SEND_SYNC_NOT_OPEN);
+        assert_int_not_equal(test_receive(socket, buffer, sizeof(buffer), &refused), 0);
+        assert_int_not_equal(test_notify(socket, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, &refused), 0);
+        assert_int_equal(atomic_load(&refused.calls), 0);
+    }
+    int warnings = 0;
+    int errors = log_capture_stop_counting(&warnings);
+    if (errors + warnings != 1)
+    {
+        fail_msg("%d ERROR and %d WARNING lines for 40,000 refused calls, expected 1 line (last: %s / %s)", errors, warnings,
+            log_capture.last_error, log_capture.last_warning);
+    }
+    char named[32];
+    (void)snprintf(named, sizeof(named), "fd=%d", fd);
+    if (strstr(log_capture.last_warning, named) == NULL && strstr(log_capture.last_error, named) == NULL)
+    {
+        fail_msg("the line does not name %s: %s%s", named, log_capture.last_warning, log_capture.last_error);
+    }
+    for (int i = 0; i < accepted; i++)
+    {
+        assert_int_equal(atomic_load(&accepted_sends[i].calls), 1);
+    }
+
+    async_socket_destroy(socket);
+    watchdog_stop();
+    platform_deinit();
+    leak_check_end(&leak);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(close_in_inline_send_callback_abandons_the_pending_ops),
     cmocka_unit_test(close_in_queued_send_callback_abandons_the_pending_ops),
@@ -1122,6 +1198,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(open_makes_a_blocking_fd_non_blocking_and_close_on_exec),
     cmocka_unit_test(open_on_an_fd_another_socket_holds_fails_and_leaves_the_first_working),
     cmocka_unit_test(open_refuses_an_fd_that_is_not_a_stream_socket),
+    cmocka_unit_test(calls_refused_after_the_peer_left_log_one_line),
 };
 
 TEST_MAIN(tests)
