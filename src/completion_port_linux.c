@@ -347,21 +347,16 @@ static bool is_stuck(WORKER* worker, uint32_t seen)
 }
 
 /* Takes into self's backlog (empty) what each stuck worker has taken and not delivered: as many
- * of its events as fit, and all its posts. Returns whether anything was taken.
+ * of its events as fit, and all its posts. Returns whether anything was taken. One backlog lock
+ * at a time: two workers may each be checking on the other.
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_132 */
 static bool take_from_stuck(WORKER* self, const uint32_t* seen)
 {
     COMPLETION_PORT* port = self->port;
-    BACKLOG* mine = backlog_of(self);
-    bool taken = false;
-    (void)pthread_mutex_lock(&mine->lock);
-    mine->next = 0;
-    mine->count = 0;
-    COMPLETION_PORT_IO** end = &mine->posted;
-    while (*end != NULL)
-    {
-        end = &(*end)->post_next;
-    }
+    struct epoll_event taken[EVENT_BATCH];
+    uint32_t count = 0;
+    COMPLETION_PORT_IO* posted = NULL;
+    COMPLETION_PORT_IO** end = &posted;
     for (uint32_t i = 0; i < port->worker_count; i++)
     {
         WORKER* worker = &port->workers[i];
@@ -372,22 +367,31 @@ static bool take_from_stuck(WORKER* self, const uint32_t* seen)
         BACKLOG* theirs = &port->backlogs[i];
         (void)pthread_mutex_lock(&theirs->lock);
         uint32_t left = theirs->count - theirs->next;
-        uint32_t room = EVENT_BATCH - mine->count;
-        uint32_t take = (left < room) ? left : room;
-        (void)memcpy(mine->events + mine->count, theirs->events + theirs->next, take * sizeof(struct epoll_event));
-        mine->count += take;
+        uint32_t take = (left < EVENT_BATCH - count) ? left : EVENT_BATCH - count;
+        (void)memcpy(taken + count, theirs->events + theirs->next, take * sizeof(struct epoll_event));
+        count += take;
         theirs->next += take;
         *end = theirs->posted;
         theirs->posted = NULL;
+        (void)pthread_mutex_unlock(&theirs->lock);
         while (*end != NULL)
         {
             end = &(*end)->post_next;
         }
-        (void)pthread_mutex_unlock(&theirs->lock);
-        taken = taken || take > 0 || mine->posted != NULL;
     }
+    if (count == 0 && posted == NULL)
+    {
+        return false;
+    }
+    BACKLOG* mine = backlog_of(self);
+    (void)pthread_mutex_lock(&mine->lock);
+    (void)memcpy(mine->events, taken, count * sizeof(struct epoll_event));
+    mine->next = 0;
+    mine->count = count;
+    *end = mine->posted;
+    mine->posted = posted;
     (void)pthread_mutex_unlock(&mine->lock);
-    return taken;
+    return true;
 }
 
 /* Delivers, as a follower, what take_from_stuck took. */
