@@ -222,6 +222,7 @@ typedef struct ASYNC_SOCKET_TAG
     bool hung_up : 1;        /* a hang-up or error was reported: only EAGAIN proves "no data" */
     bool write_busy : 1;     /* a thread is sending; only it touches the send side */
     bool destroy_waits : 1;  /* a destroy waits in destroy_waits for the teardown */
+    bool refusal_said : 1;   /* a refused call has logged its WARNING; later ones are VERBOSE */
     /* The first errno that ended the connection (a dead link, or a peer that closed it; see
      * note_transport_error), 0 while none. After a dead link every pending and later operation
      * fails with ERROR: see link_failed. */
@@ -457,27 +458,88 @@ static OP* op_get_locked(ASYNC_SOCKET* socket, uint32_t buffer_count)
     return op;
 }
 
+/* Lock held. The fd to name the socket by in a log line: its own while it has one, else the fd it
+ * was registered with (close does not forget it), else -1 (never had one). */
+static int fd_for_log(ASYNC_SOCKET* socket)
+{
+    if (socket->state == STATE_NEW)
+    {
+        /* close, which changes the transport without this lock, has not run */
+        return socket->transport.fd;
+    }
+    /* the generation is given at completion_port_add (never 0), along with io.fd */
+    bool registered = (__atomic_load_n(&socket->io.generation, __ATOMIC_RELAXED) & 0x7fffffffu) != 0;
+    return registered ? socket->io.fd : -1;
+}
+
+/* How a refused call on a closed or failed socket is logged: that is the caller's expected flow
+ * (a server that keeps sending to a peer that has gone), so only the first refusal of the socket
+ * is a WARNING and the others are VERBOSE. A log line may run a user's sink: decided under the
+ * lock, written after it.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_133 */
+typedef struct REFUSAL_TAG
+{
+    bool first;
+    int fd;
+} REFUSAL;
+
+/* Lock held. */
+static REFUSAL refusal_locked(ASYNC_SOCKET* socket)
+{
+    REFUSAL refusal = {.first = !socket->refusal_said, .fd = fd_for_log(socket)};
+    socket->refusal_said = true;
+    return refusal;
+}
+
+#define LOG_REFUSAL(refusal, format, ...)                      \
+    do                                                         \
+    {                                                          \
+        if ((refusal).first)                                   \
+        {                                                      \
+            LogWarning(format, __VA_ARGS__);                   \
+        }                                                      \
+        else                                                   \
+        {                                                      \
+            LogVerbose(format, __VA_ARGS__);                   \
+        }                                                      \
+    } while (0)
+
 /* Reserves a record for an operation on an open socket. Returns it with the lock held; or NULL
- * with the lock released, *not_open telling a closed socket from a failed allocation. */
-static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, bool* not_open)
+ * with the lock released, *not_open telling a closed socket from a failed allocation. A refusal
+ * (closed, or failed earlier) is logged here; `what` names the call. */
+static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, bool* not_open, const char* what)
 {
     *not_open = false;
     OP* op = op_get_locked(socket, buffer_count);
-    if (op != NULL && socket->state != STATE_OPEN)
+    if (op != NULL && (socket->state == STATE_NEW || socket->state == STATE_OPENING))
     {
+        /* not opened yet: a mistake of the caller's, said every time */
         op_recycle(socket, op);
+        int fd = fd_for_log(socket);
         lock_release(&socket->lock);
         *not_open = true;
         op = NULL;
+        LogError("async socket fd=%d: %s refused: the socket is not open yet", fd, what);
+    }
+    else if (op != NULL && socket->state != STATE_OPEN)
+    {
+        op_recycle(socket, op);
+        REFUSAL refusal = refusal_locked(socket);
+        lock_release(&socket->lock);
+        *not_open = true;
+        op = NULL;
+        LOG_REFUSAL(refusal, "async socket fd=%d: %s refused: the socket is closed", refusal.fd, what);
     }
     else if (op != NULL && link_failed(socket))
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_039: the fd can only fail again; say so now rather
          * than accept an operation that is certain to fail */
-        LogError("async socket %p: the connection failed earlier (errno=%d); close it", (void*)socket, socket->link_errno);
+        int error = socket->link_errno;
         op_recycle(socket, op);
+        REFUSAL refusal = refusal_locked(socket);
         lock_release(&socket->lock);
         op = NULL;
+        LOG_REFUSAL(refusal, "async socket fd=%d: %s refused: the connection failed earlier (errno=%d); close it", refusal.fd, what, error);
     }
     return op;
 }
@@ -650,7 +712,7 @@ static void post_dispatch(ASYNC_SOCKET* socket)
     if (completion_port_post(socket->port, &socket->io) != 0)
     {
         /* Only reachable with invalid arguments, which cannot happen here. */
-        LogError("cannot post socket %p to the completion port", (void*)socket);
+        LogError("cannot post async socket fd=%d to the completion port", socket->io.fd);
     }
 }
 
@@ -1552,11 +1614,12 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     bool has_fd = (state == STATE_NEW) && socket_transport_is_valid_socket(transport_of(async_socket));
     if (state != STATE_NEW || !has_fd)
     {
+        int fd = fd_for_log(async_socket);
         lock_release(&async_socket->lock);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_003 */
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_029 */
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_021 */
-        LogError("cannot open async socket %p: %s", (void*)async_socket,
+        LogError("cannot open async socket fd=%d: %s", fd,
             (state == STATE_OPEN || state == STATE_OPENING) ? "it is already open or opening" :
             (state != STATE_NEW) ? "it was closed; a closed socket cannot be reopened" :
             "it has no socket (created with INVALID_SOCKET)");
@@ -1571,8 +1634,11 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
      * non-blocking so no call ever blocks, and close-on-exec so it does not leak into children.
      * Codes_SRS_ASYNC_SOCKET_LINUX_11_031: one registration for the socket's whole life.
      * Codes_SRS_ASYNC_SOCKET_LINUX_99_004
-     * Codes_SRS_ASYNC_SOCKET_LINUX_99_016 */
-    bool ok = socket_transport_set_nonblocking(transport_of(async_socket)) == 0 &&
+     * Codes_SRS_ASYNC_SOCKET_LINUX_99_016
+     * A pipe or an eventfd would register and then never complete a receive: it is refused
+     * first, with a line naming what it is (99_131). */
+    bool ok = socket_transport__check_stream_socket(transport_of(async_socket)) == 0 &&
+        socket_transport_set_nonblocking(transport_of(async_socket)) == 0 &&
         completion_port_add(async_socket->port, socket_transport_get_underlying_socket(transport_of(async_socket)), &async_socket->io) == 0;
 
     lock_acquire(&async_socket->lock);
@@ -1777,7 +1843,7 @@ static bool check_send_args(ASYNC_SOCKET_HANDLE async_socket, const ASYNC_SOCKET
 
 /* The send went out whole, or failed, before anything was queued. Returns what send_async
  * returns; the callback (success, or a failure after some bytes went out) runs inline. */
-static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(ASYNC_SOCKET* socket, IO_STATUS status, int error, bool sent_some, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
+static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(REFUSAL refusal, IO_STATUS status, int error, bool sent_some, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
 {
     if (status == IO_DONE)
     {
@@ -1798,12 +1864,12 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(ASYNC_SOCKET* socket, IO
     if (error == ECONNRESET || error == ENOTCONN || error == EPIPE)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_059 */
-        LogWarning("async socket %p: the connection is gone (errno=%d)", (void*)socket, error);
+        LOG_REFUSAL(refusal, "async socket fd=%d: send refused: the connection is gone (errno=%d)", refusal.fd, error);
         return ASYNC_SOCKET_SEND_SYNC_NOT_OPEN;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_060 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_063 */
-    LogError("async socket %p: send failed, errno=%d", (void*)socket, error);
+    LogError("async socket fd=%d: send failed, errno=%d", refusal.fd, error);
     return ASYNC_SOCKET_SEND_SYNC_ERROR;
 }
 
@@ -1862,6 +1928,8 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     /* sends queued behind this one by other threads need a dispatcher when there is room, and
      * after a dead link every pending op needs one to fail it */
     bool need_dispatch = ((socket->sends.tail != NULL && socket->writable) || (link_failed(socket) && has_pending(socket))) && kick_locked(socket);
+    bool sent_some = index > 0 || offset > 0;
+    REFUSAL refusal = (status == IO_CLOSED || (status == IO_FAILED && !sent_some)) ? refusal_locked(socket) : (REFUSAL){.first = false, .fd = -1};
     lock_release(&socket->lock);
     if (need_dispatch)
     {
@@ -1869,13 +1937,13 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     }
     if (status == IO_CLOSED)
     {
-        /* refused as a send on a closed socket is: with its one warning
+        /* refused as a send on a closed socket is
          * Codes_SRS_ASYNC_SOCKET_LINUX_99_040 */
-        LogWarning("async socket %p was closed during the send (by its transport)", (void*)socket);
+        LOG_REFUSAL(refusal, "async socket fd=%d: send refused: the socket was closed during the send (by its transport)", refusal.fd);
     }
     ASYNC_SOCKET_SEND_SYNC_RESULT result = (status == IO_CLOSED) ? ASYNC_SOCKET_SEND_SYNC_NOT_OPEN :
         (status == IO_WOULD_BLOCK) ? ASYNC_SOCKET_SEND_SYNC_OK :
-        finish_inline_send(socket, status, error, index > 0 || offset > 0, on_send_complete, context);
+        finish_inline_send(refusal, status, error, sent_some, on_send_complete, context);
 
     lock_acquire(&socket->lock);
     leave_locked(socket, &scope);
@@ -1893,16 +1961,11 @@ ASYNC_SOCKET_SEND_SYNC_RESULT async_socket_send_async(ASYNC_SOCKET_HANDLE async_
     /* A record is reserved before any byte is sent, so a send that stops part-way can always
      * keep its remainder. In steady state it comes from the free list. */
     bool not_open;
-    OP* op = op_reserve_open_locked(async_socket, buffer_count, &not_open);
+    OP* op = op_reserve_open_locked(async_socket, buffer_count, &not_open, "send");
     if (op == NULL)
     {
-        if (!not_open)
-        {
-            return ASYNC_SOCKET_SEND_SYNC_ERROR;
-        }
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_051 */
-        LogWarning("async socket %p is not open", (void*)async_socket);
-        return ASYNC_SOCKET_SEND_SYNC_NOT_OPEN;
+        return not_open ? ASYNC_SOCKET_SEND_SYNC_NOT_OPEN : ASYNC_SOCKET_SEND_SYNC_ERROR;
     }
     /* A send issued from inside one of this socket's callbacks (a receive callback replying, a
      * send callback sending the next message) is queued rather than sent inline: the dispatcher
@@ -1953,15 +2016,11 @@ int async_socket_receive_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_BU
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_073 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_074 */
     bool not_open;
-    OP* op = op_reserve_open_locked(async_socket, buffer_count, &not_open);
+    OP* op = op_reserve_open_locked(async_socket, buffer_count, &not_open, "receive");
     if (op == NULL)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_078 */
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_072 */
-        if (not_open)
-        {
-            LogError("async socket %p is not open", (void*)async_socket);
-        }
         return -1;
     }
     op_fill(op, KIND_RECEIVE, payload, buffer_count, on_receive_complete_context);
@@ -1998,15 +2057,11 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_04_017 */
     bool not_open;
-    OP* op = op_reserve_open_locked(async_socket, 0, &not_open);
+    OP* op = op_reserve_open_locked(async_socket, 0, &not_open, "notify");
     if (op == NULL)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_020 */
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_015 */
-        if (not_open)
-        {
-            LogError("async socket %p is not open", (void*)async_socket);
-        }
         return -1;
     }
     op_fill(op, KIND_NOTIFY, NULL, (uint32_t)io_type, on_notify_io_complete_context);

@@ -5,7 +5,13 @@
  * a small BIO of our own. OpenSSL's "try again" answers become EAGAIN, so the operation waits
  * for the fd's next readiness, and the library lets any readiness retry both directions (devdoc
  * D21), which TLS needs: a write may have to read a handshake record first, and a read may have
- * to write. */
+ * to write.
+ *
+ * The BIO never tells OpenSSL to retry a write: what the kernel does not take is queued in the
+ * BIO and sent first on the next call. OpenSSL requires a write it was told to retry to be retried
+ * with the same arguments before anything else writes; an SSL_read that must answer a peer's
+ * KeyUpdate writes, and with a retry pending that answer fails ("bad length"). With no retry ever
+ * pending, reads and writes interleave freely (test: tls_raw_peer_key_updates_during_a_16_mib_duplex_transfer). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -37,6 +43,12 @@ MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_TLS_ROLE, ASYNC_SOCKET_TLS_ROLE_VALUES)
 /* What OpenSSL reads from the fd at a time: it reads ahead, several records per recv. */
 #define TLS_READ_BUFFER (64 * 1024)
 
+/* The most the BIO queues: a send is refused while anything is queued, so the queue holds at most
+ * one record (about 16 KiB) plus the small records that reads write (KeyUpdate answers, alerts).
+ * Only a peer that asks for key updates by the thousand without reading gets near it; its
+ * connection then fails with ENOBUFS rather than growing memory without a bound. */
+#define TLS_OUT_MAX (1024 * 1024)
+
 typedef struct ASYNC_SOCKET_TLS_CONTEXT_TAG
 {
     SSL_CTX* ssl_ctx;
@@ -44,6 +56,14 @@ typedef struct ASYNC_SOCKET_TLS_CONTEXT_TAG
     bool verify_peer;
     char* server_name;
 } ASYNC_SOCKET_TLS_CONTEXT;
+
+/* The BIO's queue of encrypted bytes the kernel has not taken yet. Used under the TLS lock. */
+typedef struct TLS_OUT_TAG
+{
+    int fd;
+    uint8_t* data;   /* NULL while empty */
+    size_t length;
+} TLS_OUT;
 
 typedef struct ASYNC_SOCKET_TLS_TAG
 {
@@ -55,6 +75,8 @@ typedef struct ASYNC_SOCKET_TLS_TAG
     ASYNC_SOCKET_HANDLE async_socket;
     int failed_errno;   /* 0 while healthy; after a fatal error, what every hook call returns */
     bool closed;        /* async_socket_tls_close has run */
+    TLS_OUT out;        /* the BIO's data */
+    int held;           /* bytes SSL_write took whose record is still (partly) queued in `out` */
 } ASYNC_SOCKET_TLS;
 
 /* ---- the BIO: the socket, written with MSG_NOSIGNAL ---- */
@@ -66,23 +88,93 @@ static BIO_METHOD* bio_method;
 
 static int bio_fd(BIO* bio)
 {
-    return (int)(intptr_t)BIO_get_data(bio);
+    return ((TLS_OUT*)BIO_get_data(bio))->fd;
 }
 
-static int bio_write(BIO* bio, const char* data, int length)
+/* send(2) without SIGPIPE; a full socket takes 0 bytes. -1 only for a real error (errno set). */
+static ssize_t send_some(int fd, const uint8_t* data, size_t length)
 {
-    BIO_clear_retry_flags(bio);
     ssize_t written;
     do
     {
         /* Codes_SRS_ASYNC_SOCKET_TLS_01_012 */
-        written = send(bio_fd(bio), data, (size_t)length, MSG_NOSIGNAL);
+        written = send(fd, data, length, MSG_NOSIGNAL);
     } while (written < 0 && errno == EINTR);
     if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
     {
-        BIO_set_retry_write(bio);
+        written = 0;
     }
-    return (int)written;
+    return written;
+}
+
+/* Sends what the queue holds. 0 when it is empty now; -1 with errno EAGAIN when the socket is
+ * full, or with the socket's errno when it failed. */
+static int out_flush(TLS_OUT* out)
+{
+    while (out->length > 0)
+    {
+        ssize_t written = send_some(out->fd, out->data, out->length);
+        if (written <= 0)
+        {
+            if (written == 0)
+            {
+                errno = EAGAIN;
+            }
+            return -1;
+        }
+        out->length -= (size_t)written;
+        (void)memmove(out->data, out->data + written, out->length);
+    }
+    /* an idle connection keeps no buffer */
+    free(out->data);
+    out->data = NULL;
+    return 0;
+}
+
+static bool out_append(TLS_OUT* out, const uint8_t* data, size_t length)
+{
+    uint8_t* grown = realloc(out->data, out->length + length);
+    if (grown == NULL)
+    {
+        return false;
+    }
+    (void)memcpy(grown + out->length, data, length);
+    out->data = grown;
+    out->length += length;
+    return true;
+}
+
+/* Codes_SRS_ASYNC_SOCKET_TLS_01_021: takes every byte, or fails; never asks OpenSSL to retry.
+ * Bytes go straight to the kernel when nothing is queued before them, and what the kernel does not
+ * take is queued behind what is. */
+static int bio_write(BIO* bio, const char* data, int length)
+{
+    BIO_clear_retry_flags(bio);
+    TLS_OUT* out = BIO_get_data(bio);
+    if (out->length + (size_t)length > TLS_OUT_MAX)
+    {
+        errno = ENOBUFS;
+        return -1;
+    }
+    if (out_flush(out) != 0 && errno != EAGAIN)
+    {
+        return -1;
+    }
+    ssize_t written = 0;
+    if (out->length == 0)
+    {
+        written = send_some(out->fd, (const uint8_t*)data, (size_t)length);
+        if (written < 0)
+        {
+            return -1;
+        }
+    }
+    if (written < length && !out_append(out, (const uint8_t*)data + written, (size_t)(length - written)))
+    {
+        errno = ENOMEM;
+        return -1;
+    }
+    return length;
 }
 
 static int bio_read(BIO* bio, char* data, int length)
@@ -123,7 +215,7 @@ static void bio_method_make(void)
     bio_method = method;
 }
 
-static BIO* bio_new_for_fd(SOCKET_HANDLE fd)
+static BIO* bio_new_for_fd(TLS_OUT* out)
 {
     if (pthread_once(&bio_method_once, bio_method_make) != 0 || bio_method == NULL)
     {
@@ -132,7 +224,7 @@ static BIO* bio_new_for_fd(SOCKET_HANDLE fd)
     BIO* bio = BIO_new(bio_method);
     if (bio != NULL)
     {
-        BIO_set_data(bio, (void*)(intptr_t)fd);
+        BIO_set_data(bio, out);
         BIO_set_init(bio, 1);
     }
     return bio;
@@ -232,7 +324,7 @@ static void classify_failure(ASYNC_SOCKET_TLS* tls, const char* operation, int s
     char reason[256];
     outcome->error = describe_fatal(tls, ssl_error, saved_errno, reason, sizeof(reason), &outcome->is_error);
     tls->failed_errno = outcome->error;
-    (void)snprintf(outcome->message, sizeof(outcome->message), "TLS socket %p: %s%s failed: %s", (void*)tls,
+    (void)snprintf(outcome->message, sizeof(outcome->message), "TLS socket fd=%d: %s%s failed: %s", tls->out.fd,
         SSL_is_init_finished(tls->ssl) ? "" : "handshake during ", operation, reason);
     ERR_clear_error();
 }
@@ -292,6 +384,50 @@ static void read_buffered(ASYNC_SOCKET_TLS* tls, uint8_t* buffer, int length, TL
     }
 }
 
+/* Lock held. One SSL_write or SSL_read, a failure classified into `outcome`. */
+static void ssl_call(ASYNC_SOCKET_TLS* tls, const char* operation, SSL_IO io, void* buffer, int length, TLS_OUTCOME* outcome)
+{
+    /* SSL_get_error reads this thread's error queue: it must hold only this call's errors */
+    ERR_clear_error();
+    errno = 0;
+    outcome->result = io(tls->ssl, buffer, length);
+    int saved_errno = errno;
+    if (outcome->result <= 0)
+    {
+        classify_failure(tls, operation, outcome->result, saved_errno, outcome);
+    }
+}
+
+/* Lock held. A send: the bytes of a record count as sent once the kernel has taken all of it, so
+ * that a send whose callback says OK left nothing behind in the queue (nobody might call a hook
+ * again to move it). Until then the call says EAGAIN, and the library's retry, which passes the
+ * same bytes again, gets the count without another SSL_write. With nothing queued before it, a
+ * new record is written by SSL_write.
+ * Codes_SRS_ASYNC_SOCKET_TLS_01_021 */
+static void tls_write(ASYNC_SOCKET_TLS* tls, void* buffer, int length, TLS_OUTCOME* outcome)
+{
+    int flushed = out_flush(&tls->out);
+    if (flushed != 0 && errno == EAGAIN)
+    {
+        outcome->error = EAGAIN; /* the queue stays at about one record */
+        return;
+    }
+    if (flushed == 0 && tls->held > 0)
+    {
+        outcome->result = (tls->held < length) ? tls->held : length;
+        tls->held -= outcome->result;
+        return;
+    }
+    /* a socket error met by the flush comes back from SSL_write's own write */
+    ssl_call(tls, "send", ssl_write_io, buffer, length, outcome);
+    if (outcome->result > 0 && out_flush(&tls->out) != 0 && errno == EAGAIN)
+    {
+        tls->held = outcome->result;
+        outcome->result = -1;
+        outcome->error = EAGAIN;
+    }
+}
+
 /* One SSL_write or SSL_read under the lock, its outcome mapped to what send(2) / recv(2) would
  * return. The log line, if any, is written after the lock is released. */
 static int tls_io(ASYNC_SOCKET_TLS* tls, const char* operation, SSL_IO io, void* buffer, size_t length)
@@ -317,18 +453,15 @@ static int tls_io(ASYNC_SOCKET_TLS* tls, const char* operation, SSL_IO io, void*
          * (OpenSSL would call it a protocol error) */
         outcome.error = EPIPE;
     }
+    else if (io == ssl_write_io)
+    {
+        tls_write(tls, buffer, chunk, &outcome);
+    }
     else
     {
-        /* SSL_get_error reads this thread's error queue: it must hold only this call's errors */
-        ERR_clear_error();
-        errno = 0;
-        outcome.result = io(tls->ssl, buffer, chunk);
-        int saved_errno = errno;
-        if (outcome.result <= 0)
-        {
-            classify_failure(tls, operation, outcome.result, saved_errno, &outcome);
-        }
-        else if (io == ssl_read_io)
+        (void)out_flush(&tls->out); /* a receive also moves what sends left queued */
+        ssl_call(tls, operation, io, buffer, chunk, &outcome);
+        if (outcome.result > 0)
         {
             read_buffered(tls, (uint8_t*)buffer, chunk, &outcome);
         }
@@ -547,7 +680,7 @@ static bool set_client_name(SSL* ssl, const ASYNC_SOCKET_TLS_CONTEXT* context)
     return true;
 }
 
-static SSL* make_ssl(const ASYNC_SOCKET_TLS_CONTEXT* context, SOCKET_HANDLE socket_handle)
+static SSL* make_ssl(const ASYNC_SOCKET_TLS_CONTEXT* context, TLS_OUT* out)
 {
     SSL* ssl = SSL_new(context->ssl_ctx);
     if (ssl == NULL)
@@ -555,7 +688,7 @@ static SSL* make_ssl(const ASYNC_SOCKET_TLS_CONTEXT* context, SOCKET_HANDLE sock
         log_setup_failure("cannot create an OpenSSL connection");
         return NULL;
     }
-    BIO* bio = bio_new_for_fd(socket_handle);
+    BIO* bio = bio_new_for_fd(out);
     if (bio == NULL)
     {
         log_setup_failure("cannot create the socket BIO");
@@ -598,7 +731,8 @@ ASYNC_SOCKET_TLS_HANDLE async_socket_tls_create(ASYNC_SOCKET_TLS_CONTEXT_HANDLE 
         LogError("cannot initialise the lock of a TLS socket");
         goto fail_lock;
     }
-    tls->ssl = make_ssl(context, socket_handle);
+    tls->out.fd = socket_handle;
+    tls->ssl = make_ssl(context, &tls->out);
     if (tls->ssl == NULL)
     {
         goto fail_ssl;
@@ -664,6 +798,7 @@ void async_socket_tls_destroy(ASYNC_SOCKET_TLS_HANDLE tls)
      * is no longer used. */
     async_socket_destroy(tls->async_socket);
     SSL_free(tls->ssl);
+    free(tls->out.data);
     (void)pthread_mutex_destroy(&tls->lock);
     free(tls);
 }

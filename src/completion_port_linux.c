@@ -17,7 +17,10 @@
  * cost: the kernel wakes an idle one for every new event), while 100 busy connections use every
  * worker. A poller stuck in a long callback is noticed by a follower within STALL_CHECK_MS to
  * STALL_CHECK_MAX_MS, and that follower polls too, so one blocking callback never stops the
- * port. See devdoc D30. */
+ * port. The events and posts a stuck worker had already taken (the rest of its batch or share,
+ * the rest of the posted list it was running) are in its backlog, which the worker that noticed
+ * takes over and delivers: work already taken out of epoll waits for no blocked callback either.
+ * See devdoc D30. */
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -64,10 +67,24 @@ typedef struct SLOT_TAG
 
 typedef enum WORKER_STATE_TAG
 {
-    WORKER_FOLLOWING,         /* a follower: asleep, or delivering a share */
-    WORKER_POLLING,           /* a poller in epoll_wait */
-    WORKER_POLLER_DELIVERING  /* a poller delivering its batch */
+    WORKER_FOLLOWING,           /* a follower: asleep, or about to be */
+    WORKER_POLLING,             /* a poller in epoll_wait */
+    WORKER_POLLER_DELIVERING,   /* a poller delivering its batch */
+    WORKER_FOLLOWER_DELIVERING  /* a follower delivering a share, or what it took from a stuck worker */
 } WORKER_STATE;
+
+/* What a worker has taken and not delivered yet: the rest of its batch, and the rest of the
+ * posted list it runs. The owner takes one item at a time under the lock; a worker that finds
+ * the owner stuck takes all that is left (take_backlog). An uncontended lock per event costs
+ * tens of nanoseconds, against the microseconds of the delivery itself. */
+typedef struct BACKLOG_TAG
+{
+    pthread_mutex_t lock;
+    uint32_t next;  /* events[next, count) are still to be delivered */
+    uint32_t count;
+    COMPLETION_PORT_IO* posted; /* posts still to be run, linked by post_next */
+    struct epoll_event events[EVENT_BATCH];
+} BACKLOG;
 
 typedef struct COMPLETION_PORT_TAG COMPLETION_PORT;
 
@@ -116,6 +133,8 @@ struct COMPLETION_PORT_TAG
     pthread_mutex_t post_lock;
     COMPLETION_PORT_IO* post_head;
     COMPLETION_PORT_IO* post_tail;
+
+    BACKLOG backlogs[COMPLETION_PORT_MAX_WORKERS]; /* one per worker, same index */
 };
 
 /* The port whose worker the current thread is, so a last dec_ref made from a callback does not
@@ -228,8 +247,15 @@ static void deliver(WORKER* self, uint64_t token, uint32_t events)
     }
 }
 
-static void run_posted(COMPLETION_PORT* port)
+static BACKLOG* backlog_of(WORKER* worker)
 {
+    return &worker->port->backlogs[worker - worker->port->workers];
+}
+
+/* Moves the port's posted list to the end of the worker's backlog. */
+static void take_posted(WORKER* self)
+{
+    COMPLETION_PORT* port = self->port;
     uint64_t counter;
     (void)sys_read(port->wake_fd, &counter, sizeof(counter));
 
@@ -239,33 +265,141 @@ static void run_posted(COMPLETION_PORT* port)
     port->post_tail = NULL;
     (void)pthread_mutex_unlock(&port->post_lock);
 
-    while (io != NULL)
+    BACKLOG* backlog = backlog_of(self);
+    (void)pthread_mutex_lock(&backlog->lock);
+    COMPLETION_PORT_IO** end = &backlog->posted;
+    while (*end != NULL)
     {
-        COMPLETION_PORT_IO* next = io->post_next;
-        io->post_next = NULL;
-        /* cleared before the call so that on_events may post again */
-        (void)__atomic_fetch_and(&io->generation, GENERATION_MASK, __ATOMIC_RELEASE);
-        io->ops->on_events(io, 0);
-        io->ops->release(io);
-        io = next;
+        end = &(*end)->post_next;
     }
+    *end = io;
+    (void)pthread_mutex_unlock(&backlog->lock);
 }
 
-static void deliver_all(WORKER* self, const struct epoll_event* events, int count)
+static void run_post(COMPLETION_PORT_IO* io)
 {
-    for (int i = 0; i < count; i++)
+    /* cleared before the call so that on_events may post again */
+    (void)__atomic_fetch_and(&io->generation, GENERATION_MASK, __ATOMIC_RELEASE);
+    io->ops->on_events(io, 0);
+    io->ops->release(io);
+}
+
+/* Delivers the worker's backlog, one item at a time, until nothing is left in it (a worker that
+ * found this one stuck may have taken the rest). */
+static void deliver_backlog(WORKER* self)
+{
+    BACKLOG* backlog = backlog_of(self);
+    for (;;)
     {
-        /* only this thread writes it; a follower reads it to tell a stuck poller */
-        atomic_store_explicit(&self->progress, atomic_load_explicit(&self->progress, memory_order_relaxed) + 1, memory_order_relaxed);
-        if (events[i].data.u64 == WAKE_TOKEN)
+        (void)pthread_mutex_lock(&backlog->lock);
+        COMPLETION_PORT_IO* io = backlog->posted;
+        struct epoll_event event = {.data.u64 = 0};
+        bool have_event = false;
+        if (io != NULL)
         {
-            run_posted(self->port);
+            backlog->posted = io->post_next;
+            io->post_next = NULL;
+        }
+        else if (backlog->next < backlog->count)
+        {
+            event = backlog->events[backlog->next++];
+            have_event = true;
+        }
+        (void)pthread_mutex_unlock(&backlog->lock);
+        if (io == NULL && !have_event)
+        {
+            return;
+        }
+        /* only this thread writes it; another worker reads it to tell a stuck one */
+        atomic_store_explicit(&self->progress, atomic_load_explicit(&self->progress, memory_order_relaxed) + 1, memory_order_relaxed);
+        if (io != NULL)
+        {
+            run_post(io);
+        }
+        else if (event.data.u64 == WAKE_TOKEN)
+        {
+            take_posted(self);
         }
         else
         {
-            deliver(self, events[i].data.u64, events[i].events);
+            deliver(self, event.data.u64, event.events);
         }
     }
+}
+
+/* Makes events[0, count), which the worker wrote into its own backlog's array while the backlog
+ * was empty, its backlog, and delivers it. */
+static void deliver_all(WORKER* self, int count)
+{
+    BACKLOG* backlog = backlog_of(self);
+    (void)pthread_mutex_lock(&backlog->lock);
+    backlog->next = 0;
+    backlog->count = (uint32_t)count;
+    (void)pthread_mutex_unlock(&backlog->lock);
+    deliver_backlog(self);
+}
+
+/* Whether `worker` is delivering and has made no progress since `seen` was taken. */
+static bool is_stuck(WORKER* worker, uint32_t seen)
+{
+    uint32_t state = atomic_load(&worker->state);
+    return (state == WORKER_POLLER_DELIVERING || state == WORKER_FOLLOWER_DELIVERING) && atomic_load(&worker->progress) == seen;
+}
+
+/* Takes into self's backlog (empty) what each stuck worker has taken and not delivered: as many
+ * of its events as fit, and all its posts. Returns whether anything was taken. One backlog lock
+ * at a time: two workers may each be checking on the other.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_132 */
+static bool take_from_stuck(WORKER* self, const uint32_t* seen)
+{
+    COMPLETION_PORT* port = self->port;
+    struct epoll_event taken[EVENT_BATCH];
+    uint32_t count = 0;
+    COMPLETION_PORT_IO* posted = NULL;
+    COMPLETION_PORT_IO** end = &posted;
+    for (uint32_t i = 0; i < port->worker_count; i++)
+    {
+        WORKER* worker = &port->workers[i];
+        if (worker == self || !is_stuck(worker, seen[i]))
+        {
+            continue;
+        }
+        BACKLOG* theirs = &port->backlogs[i];
+        (void)pthread_mutex_lock(&theirs->lock);
+        uint32_t left = theirs->count - theirs->next;
+        uint32_t take = (left < EVENT_BATCH - count) ? left : EVENT_BATCH - count;
+        (void)memcpy(taken + count, theirs->events + theirs->next, take * sizeof(struct epoll_event));
+        count += take;
+        theirs->next += take;
+        *end = theirs->posted;
+        theirs->posted = NULL;
+        (void)pthread_mutex_unlock(&theirs->lock);
+        while (*end != NULL)
+        {
+            end = &(*end)->post_next;
+        }
+    }
+    if (count == 0 && posted == NULL)
+    {
+        return false;
+    }
+    BACKLOG* mine = backlog_of(self);
+    (void)pthread_mutex_lock(&mine->lock);
+    (void)memcpy(mine->events, taken, count * sizeof(struct epoll_event));
+    mine->next = 0;
+    mine->count = count;
+    *end = mine->posted;
+    mine->posted = posted;
+    (void)pthread_mutex_unlock(&mine->lock);
+    return true;
+}
+
+/* Delivers, as a follower, what take_from_stuck took. */
+static void deliver_taken(WORKER* self)
+{
+    atomic_store(&self->state, WORKER_FOLLOWER_DELIVERING);
+    deliver_backlog(self);
+    atomic_store(&self->state, WORKER_FOLLOWING);
 }
 
 /* ---- the hand-off between the poller and the followers ---- */
@@ -328,8 +462,8 @@ static int take_share(COMPLETION_PORT* port, struct epoll_event* events)
     return (int)take;
 }
 
-/* Records each poller's progress in `seen`; true when some poller is delivering (then a follower
- * checks on it later), false when every poller waits in epoll_wait. */
+/* Records each worker's progress in `seen`; true when some worker is delivering (then a follower
+ * checks on it later), false when every poller waits in epoll_wait and no follower delivers. */
 static bool snapshot_pollers(COMPLETION_PORT* port, uint32_t* seen)
 {
     bool delivering = false;
@@ -337,7 +471,8 @@ static bool snapshot_pollers(COMPLETION_PORT* port, uint32_t* seen)
     {
         WORKER* worker = &port->workers[i];
         seen[i] = atomic_load(&worker->progress);
-        delivering = delivering || atomic_load(&worker->state) == WORKER_POLLER_DELIVERING;
+        uint32_t state = atomic_load(&worker->state);
+        delivering = delivering || state == WORKER_POLLER_DELIVERING || state == WORKER_FOLLOWER_DELIVERING;
     }
     return delivering;
 }
@@ -391,15 +526,67 @@ static bool step_down(WORKER* self, int count)
     return false;
 }
 
-/* The poller role: wait for a batch, hand part of it off, deliver the rest; until the port stops,
- * epoll_wait fails, or another poller makes this one redundant. */
-static void poll_until_relieved(WORKER* self, struct epoll_event* events)
+/* Whether a worker other than `self` is delivering. */
+static bool another_delivering(WORKER* self)
 {
     COMPLETION_PORT* port = self->port;
+    for (uint32_t i = 0; i < port->worker_count; i++)
+    {
+        uint32_t state = atomic_load_explicit(&port->workers[i].state, memory_order_relaxed);
+        if (&port->workers[i] != self && (state == WORKER_POLLER_DELIVERING || state == WORKER_FOLLOWER_DELIVERING))
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec now;
+    (void)clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+/* A poller's own stall check, for the workers no sleeping follower watches (all the others poll
+ * or deliver): every STALL_CHECK_MS it compares their progress with the last check's and takes
+ * over what a stuck one has taken.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_132 */
+static void poller_check(WORKER* self, uint32_t* seen, uint64_t* checked_at)
+{
+    uint64_t now = now_ms();
+    if (now - *checked_at < STALL_CHECK_MS)
+    {
+        return;
+    }
+    if (take_from_stuck(self, seen))
+    {
+        atomic_store(&self->state, WORKER_POLLER_DELIVERING);
+        deliver_backlog(self);
+    }
+    (void)snapshot_pollers(self->port, seen);
+    *checked_at = now_ms();
+}
+
+/* The poller role: wait for a batch, hand part of it off, deliver the rest; until the port stops,
+ * epoll_wait fails, or another poller makes this one redundant. */
+static void poll_until_relieved(WORKER* self)
+{
+    COMPLETION_PORT* port = self->port;
+    struct epoll_event* events = backlog_of(self)->events;
+    uint32_t seen[COMPLETION_PORT_MAX_WORKERS];
+    (void)snapshot_pollers(port, seen);
+    uint64_t checked_at = now_ms();
     for (;;)
     {
-        /* with other pollers about, come back now and then to see whether to step down */
-        int timeout = (atomic_load_explicit(&port->pollers, memory_order_relaxed) > 1) ? STALL_CHECK_MS : -1;
+        /* with other pollers about, come back now and then to see whether to step down; with
+         * another worker delivering, to see whether it is stuck */
+        bool watch = another_delivering(self);
+        int timeout = (watch || atomic_load_explicit(&port->pollers, memory_order_relaxed) > 1) ? STALL_CHECK_MS : -1;
+        if (watch)
+        {
+            poller_check(self, seen, &checked_at);
+        }
         atomic_store(&self->state, WORKER_POLLING);
         int count = sys_epoll_wait(port->epoll_fd, events, EVENT_BATCH, timeout);
         /* seq_cst, and before untimed_followers is read: a follower that announced itself after
@@ -423,7 +610,7 @@ static void poll_until_relieved(WORKER* self, struct epoll_event* events)
         {
             wake_followers(port, 1); /* it goes back to sleep with a stall check */
         }
-        deliver_all(self, events, share_batch(port, events, count));
+        deliver_all(self, share_batch(port, events, count));
         if (step_down(self, count))
         {
             atomic_store(&self->state, WORKER_FOLLOWING);
@@ -469,6 +656,11 @@ static bool follower_wait(WORKER* self)
         self->quiet_checks = 0; /* woken for work: the port is busy */
         return false;
     }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_132: what a stuck worker took is delivered here first */
+    if (delivering && take_from_stuck(self, seen))
+    {
+        deliver_taken(self);
+    }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_051 */
     if (delivering && pollers_stuck(port, seen))
     {
@@ -487,25 +679,25 @@ static void* worker_main(void* arg)
 {
     WORKER* self = arg;
     COMPLETION_PORT* port = self->port;
-    struct epoll_event events[EVENT_BATCH];
     current_worker_port = port;
 
     while (!atomic_load_explicit(&port->stopping, memory_order_acquire))
     {
-        int count = take_share(port, events);
+        int count = take_share(port, backlog_of(self)->events);
         if (count > 0)
         {
-            deliver_all(self, events, count);
+            atomic_store(&self->state, WORKER_FOLLOWER_DELIVERING);
+            deliver_all(self, count);
             /* Codes_SRS_ASYNC_SOCKET_LINUX_99_050: there is enough work for two; this worker
              * polls too until a small batch says otherwise (see step_down) */
             (void)atomic_fetch_add(&port->pollers, 1);
-            poll_until_relieved(self, events);
+            poll_until_relieved(self);
             continue;
         }
         unsigned none = 0;
         if (atomic_compare_exchange_strong(&port->pollers, &none, 1) || follower_wait(self))
         {
-            poll_until_relieved(self, events);
+            poll_until_relieved(self);
         }
     }
     /* pass the stop on: a worker waiting in epoll_wait needs its own edge, and a sleeping
@@ -519,15 +711,47 @@ static void* worker_main(void* arg)
     return NULL;
 }
 
-static void release_posted(COMPLETION_PORT* port)
+static void release_list(COMPLETION_PORT_IO* io)
 {
-    COMPLETION_PORT_IO* io = port->post_head;
-    port->post_head = NULL;
     while (io != NULL)
     {
         COMPLETION_PORT_IO* next = io->post_next;
         io->ops->release(io);
         io = next;
+    }
+}
+
+/* The workers are gone: posts nobody ran are released (a stopping worker leaves its backlog). */
+static void release_posted(COMPLETION_PORT* port)
+{
+    release_list(port->post_head);
+    port->post_head = NULL;
+    for (uint32_t i = 0; i < COMPLETION_PORT_MAX_WORKERS; i++)
+    {
+        release_list(port->backlogs[i].posted);
+        port->backlogs[i].posted = NULL;
+    }
+}
+
+static void init_locks(COMPLETION_PORT* port)
+{
+    (void)pthread_mutex_init(&port->table_lock, NULL);
+    (void)pthread_mutex_init(&port->post_lock, NULL);
+    (void)pthread_mutex_init(&port->share_lock, NULL);
+    for (uint32_t i = 0; i < COMPLETION_PORT_MAX_WORKERS; i++)
+    {
+        (void)pthread_mutex_init(&port->backlogs[i].lock, NULL);
+    }
+}
+
+static void destroy_locks(COMPLETION_PORT* port)
+{
+    (void)pthread_mutex_destroy(&port->table_lock);
+    (void)pthread_mutex_destroy(&port->post_lock);
+    (void)pthread_mutex_destroy(&port->share_lock);
+    for (uint32_t i = 0; i < COMPLETION_PORT_MAX_WORKERS; i++)
+    {
+        (void)pthread_mutex_destroy(&port->backlogs[i].lock);
     }
 }
 
@@ -540,9 +764,7 @@ static void free_port(COMPLETION_PORT* port)
     }
     (void)sys_close(port->wake_fd);
     (void)sys_close(port->epoll_fd);
-    (void)pthread_mutex_destroy(&port->table_lock);
-    (void)pthread_mutex_destroy(&port->post_lock);
-    (void)pthread_mutex_destroy(&port->share_lock);
+    destroy_locks(port);
     sys_free(port);
 }
 
@@ -637,14 +859,10 @@ COMPLETION_PORT_HANDLE completion_port_create(uint32_t worker_count)
     atomic_init(&port->free_on_worker_exit, false);
     atomic_init(&port->next_generation, 0);
     port->worker_count = (worker_count == 0) ? completion_port_default_worker_count() : worker_count;
-    (void)pthread_mutex_init(&port->table_lock, NULL);
-    (void)pthread_mutex_init(&port->post_lock, NULL);
-    (void)pthread_mutex_init(&port->share_lock, NULL);
+    init_locks(port);
     if (open_fds(port) != 0)
     {
-        (void)pthread_mutex_destroy(&port->table_lock);
-        (void)pthread_mutex_destroy(&port->post_lock);
-        (void)pthread_mutex_destroy(&port->share_lock);
+        destroy_locks(port);
         sys_free(port);
         return NULL;
     }
@@ -734,9 +952,22 @@ int completion_port_add(COMPLETION_PORT_HANDLE completion_port, int fd, COMPLETI
     {
         /* a post raced the add: keep its bit */
     }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_130: a slot that holds another registration is left alone
+     * (epoll_ctl(ADD) would say EEXIST, and emptying the slot then would silence the first owner
+     * for good); the check and the write are one step under the slot's lock */
     slot_lock(slot);
-    slot_set_io(slot, io);
+    COMPLETION_PORT_IO* holder = slot_io(slot);
+    if (holder == NULL)
+    {
+        slot_set_io(slot, io);
+    }
     slot_unlock(slot);
+    if (holder != NULL)
+    {
+        LogError("cannot register fd=%d: it is already registered with this completion port", fd);
+        errno = EEXIST;
+        return -1;
+    }
 
     struct epoll_event event = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -744,10 +975,15 @@ int completion_port_add(COMPLETION_PORT_HANDLE completion_port, int fd, COMPLETI
     };
     if (sys_epoll_ctl(completion_port->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0)
     {
-        LogError("epoll_ctl(ADD) failed for fd=%d, errno=%d", fd, errno);
+        int error = errno;
+        LogError("epoll_ctl(ADD) failed for fd=%d, errno=%d", fd, error);
         slot_lock(slot);
-        slot_set_io(slot, NULL);
+        if (slot_io(slot) == io)
+        {
+            slot_set_io(slot, NULL);
+        }
         slot_unlock(slot);
+        errno = error;
         return -1;
     }
     return 0;

@@ -33,4 +33,9 @@ SOCKET_TRANSPORT_HANDLE socket_transport__init_from_socket(struct SOCKET_TRANSPO
 /* Ends a transport made by socket_transport__init_from_socket: disconnects it; frees nothing. */
 void socket_transport__deinit(SOCKET_TRANSPORT_HANDLE socket_transport);
 
+/* 0 when the transport's fd is a stream socket (connected or listening, any family); otherwise -1
+ * with one ERROR line naming what the fd is (a pipe, an eventfd, a datagram socket, a closed fd,
+ * ...) and errno set (ENOTSOCK, EBADF, EPROTOTYPE). */
+int socket_transport__check_stream_socket(SOCKET_TRANSPORT_HANDLE socket_transport);
+
 #endif /* SOCKET_TRANSPORT_INTERNAL_H */

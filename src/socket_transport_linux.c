@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -612,6 +613,60 @@ int socket_transport_set_nonblocking(SOCKET_TRANSPORT_HANDLE socket_transport)
     if (fd_flags < 0 || sys_fcntl(fd, F_SETFD, fd_flags | FD_CLOEXEC) < 0)
     {
         LogError("cannot make fd=%d close-on-exec, errno=%d", fd, errno);
+        return -1;
+    }
+    return 0;
+}
+
+/* What a non-socket fd is, for the line that refuses it: the file type, or for an anonymous
+ * inode (eventfd, timerfd, epoll, signalfd) the kernel's name of it from /proc. */
+static void describe_non_socket(int fd, char* what, size_t size)
+{
+    struct stat status;
+    if (fstat(fd, &status) != 0)
+    {
+        (void)snprintf(what, size, "not an open file descriptor");
+        return;
+    }
+    const char* type = S_ISFIFO(status.st_mode) ? "a pipe or FIFO" : S_ISREG(status.st_mode) ? "a regular file" :
+        S_ISDIR(status.st_mode) ? "a directory" : S_ISCHR(status.st_mode) ? "a character device" :
+        S_ISBLK(status.st_mode) ? "a block device" : NULL;
+    if (type != NULL)
+    {
+        (void)snprintf(what, size, "%s, not a socket", type);
+        return;
+    }
+    char path[64];
+    char target[64];
+    (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ssize_t length = readlink(path, target, sizeof(target) - 1);
+    target[(length > 0) ? length : 0] = '\0';
+    /* an eventfd reads "anon_inode:[eventfd]" */
+    (void)snprintf(what, size, "%s, not a socket", (length > 0) ? target : "an unknown kind of file");
+}
+
+/* Codes_SRS_ASYNC_SOCKET_LINUX_99_131 */
+int socket_transport__check_stream_socket(SOCKET_TRANSPORT_HANDLE socket_transport)
+{
+    int fd = socket_transport->fd;
+    int type = 0;
+    socklen_t length = sizeof(type);
+    /* getsockopt rather than the sys seam: it only asks, and fails only for an fd that is not a
+     * socket, which is what is being found out */
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0)
+    {
+        int error = (errno == ENOTSOCK) ? ENOTSOCK : EBADF;
+        char what[128];
+        describe_non_socket(fd, what, sizeof(what));
+        LogError("fd=%d cannot be an async socket: it is %s", fd, what);
+        errno = error;
+        return -1;
+    }
+    if (type != SOCK_STREAM)
+    {
+        LogError("fd=%d cannot be an async socket: it is a %s socket, not a stream (TCP) socket", fd,
+            (type == SOCK_DGRAM) ? "datagram" : (type == SOCK_SEQPACKET) ? "seqpacket" : (type == SOCK_RAW) ? "raw" : "non-stream");
+        errno = EPROTOTYPE;
         return -1;
     }
     return 0;

@@ -321,16 +321,26 @@ static void make_buffers(RECORD* record, const SIZES* sizes)
 /* ---- log lines ---- */
 
 static _Thread_local unsigned log_lines;
+/* WARNING and ERROR lines of calls refused on a closed or failed socket, in this run (99_133: one
+ * at most per socket, the others are VERBOSE) */
+static atomic_uint loud_refusals;
 
+/* The level is VERBOSE, so that every failed call's line is seen, whatever its level. */
 static void count_log_line(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
 {
     (void)context;
-    (void)level;
     (void)file;
     (void)line;
     (void)function;
-    (void)message;
     log_lines++;
+    if (level <= ASYNC_SOCKET_LOG_LEVEL_WARNING && strstr(message, " refused: ") != NULL && strstr(message, "not open yet") == NULL)
+    {
+        if (atomic_fetch_add(&loud_refusals, 1) != 0)
+        {
+            /* Tests_SRS_ASYNC_SOCKET_LINUX_99_133 */
+            fuzz_fail("a second WARNING or ERROR line for a refused call on one socket: %s", message);
+        }
+    }
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_008 */
@@ -1232,6 +1242,7 @@ static void run_step(READER* reader)
 static void start_run(uint8_t config)
 {
     (void)memset(&run, 0, sizeof(run));
+    atomic_store(&loud_refusals, 0);
     (void)pthread_mutex_init(&run.lock, NULL);
     run.config = config;
     run.last_send_kind = NO_CALL;
@@ -1459,6 +1470,7 @@ void fuzz_harness_init(void)
     (void)pthread_mutex_init(&call_lock, &attributes);
     (void)pthread_mutexattr_destroy(&attributes);
     async_socket_log_set_sink(count_log_line, NULL);
+    async_socket_log_set_level(ASYNC_SOCKET_LOG_LEVEL_VERBOSE);
     if (platform_init() != 0)
     {
         fuzz_fail("platform_init failed");

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 
 #include "c_pal/async_socket.h"
 #include "c_pal/platform.h"
+#include "log_capture.h"
 #include "lifecycle_int_util.h"
 #include "sys_fault.h"
 #include "test_main.h"
@@ -995,6 +997,191 @@ static void open_makes_a_blocking_fd_non_blocking_and_close_on_exec(void** state
     leak_check_end(&leak);
 }
 
+/* A second async socket opened on the fd an open one holds: its open fails (EEXIST from the
+ * completion port) and the first socket keeps receiving, before and after the failed open.
+ * Tests_SRS_ASYNC_SOCKET_LINUX_99_130 */
+static void open_on_an_fd_another_socket_holds_fails_and_leaves_the_first_working(void** state)
+{
+    (void)state;
+    LEAK_CHECK leak;
+    leak_check_begin(&leak);
+    assert_int_equal(platform_init(), 0);
+    watchdog_start(WATCHDOG_MS, __func__);
+
+    int peer;
+    int fd;
+    ASYNC_SOCKET_HANDLE first = open_tcp_async(0, 0, &peer, &fd);
+    ASYNC_SOCKET_HANDLE second = async_socket_create(NULL, fd);
+    assert_non_null(second);
+    OP_RECORD second_open;
+    op_record_init(&second_open, NULL);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
+    assert_int_not_equal(test_open(second, &second_open), 0);
+    int errors = log_capture_stop();
+    ASSERT_ERROR_LINES(errors, 1);
+    assert_non_null(strstr(log_capture.last_error, "already registered"));
+    test_sleep_ms(10);
+    assert_int_equal(atomic_load(&second_open.calls), 0);
+
+    /* the first socket still gets its events: three receives in a row complete with the bytes
+     * (a record per receive: a callback may still be returning when the next one is posted) */
+    OP_RECORD receives[3];
+    uint8_t buffers[3][32];
+    for (uint64_t round = 0; round < 3; round++)
+    {
+        OP_RECORD* receive = &receives[round];
+        op_record_init(receive, NULL);
+        assert_int_equal(test_receive(first, buffers[round], sizeof(buffers[round]), receive), 0);
+        uint8_t data[20];
+        test_fill_pattern(data, sizeof(data), round * sizeof(data));
+        assert_int_equal(send(peer, data, sizeof(data), MSG_NOSIGNAL), (ssize_t)sizeof(data));
+        TEST_WAIT_UNTIL(atomic_load(&receive->hook_done) == 1, 3000);
+        assert_once_with(receive, ASYNC_SOCKET_RECEIVE_OK);
+        assert_int_equal(atomic_load(&receive->bytes), sizeof(data));
+        assert_int_equal(test_check_pattern(buffers[round], sizeof(data), round * sizeof(data)), sizeof(data));
+    }
+
+    /* both sockets own fd `fd`: after the first one closed it, the number is given a stand-in
+     * for the second one to close */
+    async_socket_destroy(first);
+    int stand_in = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(stand_in >= 0);
+    assert_int_equal(dup2(stand_in, fd), fd);
+    assert_int_equal(close(stand_in), 0);
+    async_socket_destroy(second);
+    assert_int_equal(close(peer), 0);
+    watchdog_stop();
+    platform_deinit();
+    leak_check_end(&leak);
+}
+
+/* Opens an async socket on `fd`, which is not a stream socket: open fails without a callback,
+ * with one ERROR line that contains `named`, and the fd is left open for its owner. */
+static void assert_open_refuses(int fd, const char* named)
+{
+    ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, fd);
+    assert_non_null(socket);
+    OP_RECORD open_record;
+    op_record_init(&open_record, NULL);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
+    assert_int_not_equal(test_open(socket, &open_record), 0);
+    int errors = log_capture_stop();
+    ASSERT_ERROR_LINES(errors, 1);
+    if (strstr(log_capture.last_error, named) == NULL)
+    {
+        fail_msg("the line does not say \"%s\": %s", named, log_capture.last_error);
+    }
+    assert_int_equal(atomic_load(&open_record.calls), 0);
+    assert_ops_rejected_without_callback(socket);
+    /* the socket owns the fd from create on: its destroy closes it */
+    async_socket_destroy(socket);
+    assert_true(fd_is_closed(fd));
+}
+
+/* A pipe's read end, an eventfd and a UDP socket are refused by open, each with a line naming
+ * what it is; a stream socket is still accepted (the other tests).
+ * Tests_SRS_ASYNC_SOCKET_LINUX_99_131 */
+static void open_refuses_an_fd_that_is_not_a_stream_socket(void** state)
+{
+    (void)state;
+    LEAK_CHECK leak;
+    leak_check_begin(&leak);
+    assert_int_equal(platform_init(), 0);
+    watchdog_start(WATCHDOG_MS, __func__);
+
+    int pipe_fds[2];
+    assert_int_equal(pipe2(pipe_fds, O_CLOEXEC), 0);
+    assert_open_refuses(pipe_fds[0], "pipe");
+    assert_int_equal(close(pipe_fds[1]), 0);
+
+    int event_fd = eventfd(0, EFD_CLOEXEC);
+    assert_true(event_fd >= 0);
+    assert_open_refuses(event_fd, "eventfd");
+
+    int udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(udp >= 0);
+    assert_open_refuses(udp, "datagram");
+
+    watchdog_stop();
+    platform_deinit();
+    leak_check_end(&leak);
+}
+
+/* A server that keeps sending to a peer that has gone (reset), then keeps calling a socket it has
+ * closed: 10,000 refused sends, receives and notifies log one WARNING line in all, naming the fd,
+ * and every refusal still says so through its result, without a callback.
+ * Tests_SRS_ASYNC_SOCKET_LINUX_99_133 */
+static void calls_refused_after_the_peer_left_log_one_line(void** state)
+{
+    (void)state;
+    LEAK_CHECK leak;
+    leak_check_begin(&leak);
+    assert_int_equal(platform_init(), 0);
+    watchdog_start(WATCHDOG_MS, __func__);
+
+    int peer;
+    int fd;
+    ASYNC_SOCKET_HANDLE socket = open_tcp_async(0, 0, &peer, &fd);
+    struct linger linger = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(peer, SOL_SOCKET, SO_LINGER, &linger, sizeof(linger)), 0);
+    assert_int_equal(close(peer), 0); /* a reset */
+    test_sleep_ms(20);
+
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
+    uint8_t data[64] = {0};
+    int accepted = 0;
+    OP_RECORD accepted_sends[8];
+    for (int i = 0; i < 10000; i++)
+    {
+        OP_RECORD refused;
+        OP_RECORD* record = (accepted < 8) ? &accepted_sends[accepted] : &refused;
+        op_record_init(record, NULL);
+        ASYNC_SOCKET_SEND_SYNC_RESULT result = test_send(socket, data, sizeof(data), record);
+        if (result == ASYNC_SOCKET_SEND_SYNC_OK)
+        {
+            /* the library may not know yet that the connection is gone: then it is called back */
+            assert_true(accepted < 8);
+            accepted++;
+            continue;
+        }
+        assert_true(result == ASYNC_SOCKET_SEND_SYNC_NOT_OPEN || result == ASYNC_SOCKET_SEND_SYNC_ERROR);
+        assert_int_equal(atomic_load(&record->calls), 0);
+    }
+    async_socket_close(socket);
+    for (int i = 0; i < 10000; i++)
+    {
+        OP_RECORD refused;
+        op_record_init(&refused, NULL);
+        uint8_t buffer[8];
+        assert_int_equal(test_send(socket, data, sizeof(data), &refused), ASYNC_SOCKET_SEND_SYNC_NOT_OPEN);
+        assert_int_not_equal(test_receive(socket, buffer, sizeof(buffer), &refused), 0);
+        assert_int_not_equal(test_notify(socket, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, &refused), 0);
+        assert_int_equal(atomic_load(&refused.calls), 0);
+    }
+    int warnings = 0;
+    int errors = log_capture_stop_counting(&warnings);
+    if (errors + warnings != 1)
+    {
+        fail_msg("%d ERROR and %d WARNING lines for 40,000 refused calls, expected 1 line (last: %s / %s)", errors, warnings,
+            log_capture.last_error, log_capture.last_warning);
+    }
+    char named[32];
+    (void)snprintf(named, sizeof(named), "fd=%d", fd);
+    if (strstr(log_capture.last_warning, named) == NULL && strstr(log_capture.last_error, named) == NULL)
+    {
+        fail_msg("the line does not name %s: %s%s", named, log_capture.last_warning, log_capture.last_error);
+    }
+    for (int i = 0; i < accepted; i++)
+    {
+        assert_int_equal(atomic_load(&accepted_sends[i].calls), 1);
+    }
+
+    async_socket_destroy(socket);
+    watchdog_stop();
+    platform_deinit();
+    leak_check_end(&leak);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(close_in_inline_send_callback_abandons_the_pending_ops),
     cmocka_unit_test(close_in_queued_send_callback_abandons_the_pending_ops),
@@ -1010,6 +1197,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(create_with_invalid_socket_succeeds_and_open_fails),
     cmocka_unit_test(open_twice_fails_and_leaves_the_socket_working),
     cmocka_unit_test(open_makes_a_blocking_fd_non_blocking_and_close_on_exec),
+    cmocka_unit_test(open_on_an_fd_another_socket_holds_fails_and_leaves_the_first_working),
+    cmocka_unit_test(open_refuses_an_fd_that_is_not_a_stream_socket),
+    cmocka_unit_test(calls_refused_after_the_peer_left_log_one_line),
 };
 
 TEST_MAIN(tests)

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,24 @@ SUMMARY_RE = re.compile(r"^asock-echo: stopped: (\d+) connections, (\d+) bytes e
 
 class Failure(Exception):
     pass
+
+
+class Skipped(Exception):
+    """The case (or the part of it that is its point) cannot run on this machine; the message
+    says why. The case exits 77, which ctest reports as skipped."""
+    pass
+
+
+def localhost_problem():
+    """None when the name "localhost" resolves to 127.0.0.1 here; otherwise why not (a chroot or
+    a container without /etc/hosts has no such name)."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo("localhost", None, socket.AF_INET, socket.SOCK_STREAM)}
+    except socket.gaierror as error:
+        return "the name 'localhost' does not resolve here (getaddrinfo: %s; is there a 'localhost' line in /etc/hosts?)" % error
+    if "127.0.0.1" not in addresses:
+        return "the name 'localhost' resolves to %s here, not to 127.0.0.1" % ", ".join(sorted(addresses))
+    return None
 
 
 def check(condition, message):
@@ -101,9 +120,12 @@ def echo_and_load_over_tls_verified(echo, load, openssl):
     # Tests_SRS_ASYNC_SOCKET_TLS_01_018
     # Tests_SRS_ASYNC_SOCKET_TLS_01_019
     reports = []
+    # verifying the certificate by its DNS name needs the name to resolve; by address always runs
+    problem = localhost_problem()
+    hosts = ("127.0.0.1",) if problem else ("localhost", "127.0.0.1")
 
     def body(server, directory, certificate):
-        for host in ("localhost", "127.0.0.1"):
+        for host in hosts:
             result, report = load_json(load, server.port, "--host", host, "--tls", "--tls-ca", certificate)
             check(result.returncode == 0, "asock-load --tls to %s exited %d: %s" % (host, result.returncode, result.stderr))
             check(report is not None, "asock-load --json printed %r" % result.stdout)
@@ -118,9 +140,12 @@ def echo_and_load_over_tls_verified(echo, load, openssl):
     # every byte of every completed round trip was echoed; a message in flight at the end may add one
     echoed = int(match.group(2))
     expected = sum(r["round_trips"] for r in reports) * 1000
-    check(int(match.group(1)) == 8, "asock-echo counted %s connections, expected 8" % match.group(1))
-    check(expected <= echoed <= expected + 8 * 1000, "echoed %d bytes for %d bytes of round trips" % (echoed, expected))
+    connections = 4 * len(hosts)
+    check(int(match.group(1)) == connections, "asock-echo counted %s connections, expected %d" % (match.group(1), connections))
+    check(expected <= echoed <= expected + connections * 1000, "echoed %d bytes for %d bytes of round trips" % (echoed, expected))
     check("ERROR" not in err, "asock-echo logged errors: %s" % err)
+    if problem:
+        raise Skipped("the 127.0.0.1 half passed; the 'localhost' half did not run: " + problem)
 
 
 def load_tls_insecure_accepts_any_certificate(echo, load, openssl):
@@ -138,7 +163,8 @@ def load_tls_rejects_a_server_it_cannot_verify(echo, load, openssl):
     # Tests_SRS_ASYNC_SOCKET_TLS_01_019
     def body(server, directory, certificate):
         other, _ = make_certificate(openssl, directory, "other", "DNS:other.invalid")
-        cases = (("--host", "localhost", "--tls-ca", other, "certificate verify failed"),
+        # numeric addresses: what is tested is the trust, not the name
+        cases = (("--host", "127.0.0.1", "--tls-ca", other, "certificate verify failed"),
                  ("--host", "127.0.0.1", "--tls", "certificate verify failed"))
         for case in cases:
             flags, needle = case[:-1], case[-1]
@@ -225,6 +251,9 @@ def main(argv):
     except Failure as failure:
         print("FAILED %s: %s" % (argv[4], failure))
         return 1
+    except Skipped as skipped:
+        print("SKIPPED %s: %s" % (argv[4], skipped))
+        return 77
     except subprocess.TimeoutExpired as expired:
         print("FAILED %s: %s" % (argv[4], expired))
         return 1

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -75,6 +76,9 @@ typedef struct OWNER_TAG
     int forward;              /* after reading, write one byte here (-1: nowhere) ... */
     atomic_int* hops_left;    /* ... while this count, shared by a ring of owners, lasts */        /* each input event takes this long to handle */
     atomic_bool* block;       /* a post waits while *block is true */
+    COMPLETION_PORT_HANDLE port;
+    COMPLETION_PORT_IO* post_on_post[3]; /* a post posts these (NULL: none), in order */
+    atomic_int blocked;       /* posts waiting on *block now */
     atomic_int bytes;         /* bytes read */
     atomic_int posts;
     atomic_int holds;
@@ -92,10 +96,16 @@ static void owner_on_events(COMPLETION_PORT_IO* io, uint32_t events)
     if (events == 0)
     {
         (void)atomic_fetch_add(&owner->posts, 1);
+        for (int i = 0; i < 3 && owner->post_on_post[i] != NULL; i++)
+        {
+            (void)completion_port_post(owner->port, owner->post_on_post[i]);
+        }
+        (void)atomic_fetch_add(&owner->blocked, 1);
         while (owner->block != NULL && atomic_load(owner->block))
         {
             test_sleep_ms(1);
         }
+        (void)atomic_fetch_sub(&owner->blocked, 1);
         return;
     }
     if ((events & EPOLLIN) == 0)
@@ -291,10 +301,66 @@ static void completion_port_keeps_delivering_while_a_callback_blocks(void** stat
     thread_set_deinit(&threads);
 }
 
+/* Posts that a blocked worker had already taken are delivered by the others: a post of X posts A,
+ * B and D, which one worker takes in one list; A blocks it, and B, taken over by a second worker,
+ * blocks that one too. D must still be delivered, by the third worker, while A and B block (the
+ * second worker is stuck while delivering what it took over, which is watched like a poller).
+ * Tests_SRS_ASYNC_SOCKET_LINUX_99_132 */
+static void completion_port_delivers_posts_a_blocked_worker_had_taken(void** state)
+{
+    (void)state;
+    COMPLETION_PORT_HANDLE port = completion_port_create(3);
+    assert_non_null(port);
+    THREAD_SET threads;
+    thread_set_init(&threads);
+    atomic_bool block;
+    atomic_init(&block, true);
+    PAIR x;
+    PAIR a;
+    PAIR b;
+    PAIR d;
+    pair_init(&x, port, &threads, 0);
+    pair_init(&a, port, &threads, 0);
+    pair_init(&b, port, &threads, 0);
+    pair_init(&d, port, &threads, 0);
+    a.owner.block = &block;
+    b.owner.block = &block;
+    x.owner.port = port;
+    x.owner.post_on_post[0] = &a.owner.io;
+    x.owner.post_on_post[1] = &b.owner.io;
+    x.owner.post_on_post[2] = &d.owner.io;
+    test_sleep_ms(50); /* the registrations' first events are out of the way */
+
+    assert_int_equal(completion_port_post(port, &x.owner.io), 0);
+    uint64_t start = test_now_ms();
+    while (atomic_load(&d.owner.posts) == 0 && test_now_ms() - start < 3000)
+    {
+        test_sleep_ms(1);
+    }
+    int d_posts = atomic_load(&d.owner.posts);
+    int a_blocked = atomic_load(&a.owner.blocked);
+    int b_blocked = atomic_load(&b.owner.blocked);
+    uint64_t waited = test_now_ms() - start;
+    atomic_store(&block, false);
+    TEST_WAIT_UNTIL(atomic_load(&a.owner.posts) == 1 && atomic_load(&b.owner.posts) == 1 && atomic_load(&d.owner.posts) == 1, 5000);
+    (void)printf("D was delivered %llu ms after the post, with A and B blocked: %d, %d\n", (unsigned long long)waited, a_blocked, b_blocked);
+    assert_int_equal(d_posts, 1);
+    assert_int_equal(a_blocked, 1);
+    assert_int_equal(b_blocked, 1);
+
+    pair_deinit(&x, port);
+    pair_deinit(&a, port);
+    pair_deinit(&b, port);
+    pair_deinit(&d, port);
+    completion_port_dec_ref(port);
+    thread_set_deinit(&threads);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(completion_port_delivers_small_batches_on_the_poller_alone),
     cmocka_unit_test(completion_port_shares_a_big_batch_with_idle_workers),
     cmocka_unit_test(completion_port_keeps_delivering_while_a_callback_blocks),
+    cmocka_unit_test(completion_port_delivers_posts_a_blocked_worker_had_taken),
 };
 
 TEST_MAIN(tests)
