@@ -370,6 +370,55 @@ def echo_survives_running_out_of_fds(echo, load):
     check(accept_errors < 40, "%d accept error lines: the server spins on EMFILE" % accept_errors)
 
 
+def echo_serves_established_connections_while_out_of_fds(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_008
+    del load
+    limit = 32
+
+    def low_fd_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    process = subprocess.Popen([echo, "--port", "0", "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=low_fd_limit)
+    clients = []
+    try:
+        match = LISTEN_RE.match(process.stdout.readline().rstrip("\n"))
+        check(match is not None, "asock-echo did not start with %d fds" % limit)
+        port = int(match.group(1))
+        established = socket.create_connection(("127.0.0.1", port), timeout=5)
+        clients.append(established)
+        established.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        established.sendall(b"x" * 100)
+        check(len(established.recv(100)) > 0, "no echo before running out of fds")
+        for _ in range(limit + 8):  # more than the server has fds: accept fails with EMFILE
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.3)
+        times = []
+        for _ in range(21):
+            start = time.monotonic()
+            established.sendall(b"y" * 100)
+            got = b""
+            while len(got) < 100:
+                data = established.recv(100 - len(got))
+                check(data, "the established connection closed while the server was out of fds")
+                got += data
+            times.append(time.monotonic() - start)
+        median = sorted(times)[len(times) // 2]
+        # a back-off that sleeps in a callback holds the one worker ~100 ms at a time
+        check(median < 0.02, "median echo %.1f ms while out of fds: a worker is blocked" % (median * 1000))
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    finally:
+        for client in clients:
+            client.close()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    check(process.returncode == 0, "asock-echo exited %d: %s" % (process.returncode, err[-2000:]))
+    pauses = err.count("pausing accepts")
+    check(1 <= pauses <= 3, "%d pause lines (one per pause expected): %r" % (pauses, err[-1000:]))
+
+
 def load_fails_when_nothing_listens(echo, load):
     # Tests_SRS_ASOCK_TOOLS_01_015
     del echo
@@ -399,6 +448,7 @@ CASES = {f.__name__: f for f in (help_exits_0, bad_flags_exit_2_with_one_line, e
                                  load_progress_only_on_a_terminal, run_script_prints_the_table,
                                  load_detects_a_corrupted_byte, echo_stops_cleanly_under_load,
                                  echo_survives_running_out_of_fds,
+                                 echo_serves_established_connections_while_out_of_fds,
                                  load_fails_when_nothing_listens,
                                  echo_cannot_listen_on_a_port_in_use)}
 
