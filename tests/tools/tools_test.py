@@ -94,7 +94,7 @@ def bad_flags_exit_2_with_one_line(echo, load):
         (load, [], "--port"),
         (load, ["--port", "0"], "--port"),
         (load, ["--port", "7", "--conns", "0"], "--conns"),
-        (load, ["--port", "7", "--conns", "1001"], "--conns"),
+        (load, ["--port", "7", "--conns", "1000001"], "--conns"),
         (load, ["--port", "7", "--size", "0"], "--size"),
         (load, ["--port", "7", "--size", "16777217"], "--size"),
         (load, ["--port", "7", "--seconds", "0"], "--seconds"),
@@ -419,6 +419,53 @@ def echo_serves_established_connections_while_out_of_fds(echo, load):
     check(1 <= pauses <= 3, "%d pause lines (one per pause expected): %r" % (pauses, err[-1000:]))
 
 
+def load_names_the_real_cause_of_a_failed_connect(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_017
+    # Tests_SRS_ASYNC_SOCKET_LINUX_99_178
+    del echo
+    result = run([load, "--host", "no-such-host.invalid", "--port", "7", "--seconds", "0.2"], timeout=30)
+    check(result.returncode == 1, "an unresolvable host: exit %d" % result.returncode)
+    check("cannot resolve host 'no-such-host.invalid'" in result.stderr, "no resolve error: %r" % result.stderr)
+    check("No route to host" not in result.stderr, "a name that does not resolve reads as a route: %r" % result.stderr)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = run([load, "--port", str(port), "--seconds", "0.2"], timeout=30)
+    check(time.monotonic() - started < 3, "a refused connect took %.1f s" % (time.monotonic() - started))
+    check(result.returncode == 1, "a refused connect: exit %d" % result.returncode)
+    check("Connection refused" in result.stderr, "the refusal is not named: %r" % result.stderr)
+    check("within" not in result.stderr, "an immediate refusal reads as a timeout: %r" % result.stderr)
+
+
+def load_goes_to_the_fd_limit_and_says_when_it_caps(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_016
+    conns = 1500
+
+    def soft_limit(soft, hard):
+        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    server = EchoServer(echo)
+    try:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        check(hard == resource.RLIM_INFINITY or hard >= conns + 64, "the hard fd limit %d is too low for this test" % hard)
+        # a soft limit below the need is raised: every connection is made
+        result = subprocess.run([load, "--port", str(server.port), "--conns", str(conns), "--seconds", "0.5", "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60,
+                                preexec_fn=soft_limit(256, hard))
+        check(result.returncode == 0, "asock-load --conns %d exited %d: %s" % (conns, result.returncode, result.stderr[-500:]))
+        check(json.loads(result.stdout)["conns"] == conns, "the run did not get %d connections: %s" % (conns, result.stdout))
+        # a hard limit below the need caps the run, with a line that says so
+        result = subprocess.run([load, "--port", str(server.port), "--conns", str(conns), "--seconds", "0.5", "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60,
+                                preexec_fn=soft_limit(200, 200))
+        check(result.returncode == 0, "asock-load capped exited %d: %s" % (result.returncode, result.stderr[-500:]))
+        check("caps --conns %d at 168" % conns in result.stderr, "no line about the cap: %r" % result.stderr)
+        check(json.loads(result.stdout)["conns"] == 168, "the capped run: %s" % result.stdout)
+    finally:
+        server.stop()
+
+
 def load_fails_when_nothing_listens(echo, load):
     # Tests_SRS_ASOCK_TOOLS_01_015
     del echo
@@ -450,6 +497,8 @@ CASES = {f.__name__: f for f in (help_exits_0, bad_flags_exit_2_with_one_line, e
                                  echo_survives_running_out_of_fds,
                                  echo_serves_established_connections_while_out_of_fds,
                                  load_fails_when_nothing_listens,
+                                 load_names_the_real_cause_of_a_failed_connect,
+                                 load_goes_to_the_fd_limit_and_says_when_it_caps,
                                  echo_cannot_listen_on_a_port_in_use)}
 
 
