@@ -224,6 +224,23 @@ static void a_timer_destroyed_from_its_own_callback_or_while_firing_is_freed_aft
     leak_check_end(&check);
 }
 
+/* Tests_SRS_THREADPOOL_LINUX_01_002 */
+static void destroy_of_an_open_pool_waits_for_its_work(void** state)
+{
+    (void)state;
+    LEAK_CHECK check;
+    leak_check_begin(&check);
+    assert_int_equal(platform_init(), 0);
+    THREADPOOL_HANDLE pool = pool_open();
+    RECORD slow = {.sleep_ms = 50};
+    assert_int_equal(threadpool_schedule_work(pool, record_call, &slow), 0);
+    threadpool_destroy(pool);
+    assert_int_equal(atomic_load(&slow.calls), 1);
+    platform_deinit();
+    leak_check_end(&check);
+}
+
+/* Tests_SRS_THREADPOOL_LINUX_01_003 */
 static void bad_arguments_fail_with_one_line_and_no_call(void** state)
 {
     (void)state;
@@ -251,6 +268,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(a_one_shot_timer_fires_once_after_its_delay_on_a_worker),
     cmocka_unit_test(a_periodic_timer_repeats_never_overlaps_and_cancel_and_restart_work),
     cmocka_unit_test(a_timer_destroyed_from_its_own_callback_or_while_firing_is_freed_after_it),
+    cmocka_unit_test(destroy_of_an_open_pool_waits_for_its_work),
     cmocka_unit_test(bad_arguments_fail_with_one_line_and_no_call),
 };
 
