@@ -1,14 +1,9 @@
-/* chat_server: a line-based chat on async_socket. Every line a client sends goes to every other
- * client as "<client's address>: <line>"; joins and departures are announced; a client that lets
- * more than MAX_QUEUED bytes pile up (it does not read) is dropped; Ctrl-C (or SIGTERM) says
- * goodbye to every client and exits.
- *
- * Usage: chat_server --port P [--bind ADDR]   (port 0: the kernel picks; ADDR 127.0.0.1)
- *
- * The rules it leans on (docs/api.md, "Writing a server"): callbacks run on the library's worker
- * threads; a CLIENT is freed only in free_client, which async_socket_destroy_async calls once no
- * callback of its socket runs or will run again; async_socket_destroy_async is never called under
- * `lock` (it closes the socket, and a close waits for callbacks that may be waiting for `lock`). */
+/* chat_server: a line-based chat on async_socket (docs/api.md, "Writing a server" walks through it).
+ * Usage: chat_server --port P [--bind ADDR]   (port 0: the kernel picks; ADDR: 127.0.0.1)
+ * Each line a client sends goes to every other client as "<sender's address>: <line>". A CLIENT is
+ * freed only in free_client, which async_socket_destroy_async calls once no callback of its socket
+ * runs or will run again; sockets are never closed under `lock` (a close waits for callbacks, and
+ * they may be waiting for `lock`). */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <signal.h>
@@ -46,7 +41,6 @@ static unsigned live;       /* clients not freed yet (lock) */
 
 static void receive_next(CLIENT* client);
 static void announce(const CLIENT* client, const char* what);
-
 static void on_open(void* context, ASYNC_SOCKET_OPEN_RESULT result) { (void)context; (void)result; }
 static void on_sent(void* context, ASYNC_SOCKET_SEND_RESULT result) { (void)result; free(context); }
 
@@ -54,16 +48,10 @@ static void on_sent(void* context, ASYNC_SOCKET_SEND_RESULT result) { (void)resu
 static void send_text(CLIENT* client, const char* text, size_t length)
 {
     char* copy = malloc(length);
-    if (copy == NULL)
-    {
-        return;
-    }
+    if (copy == NULL) return;
     memcpy(copy, text, length);
     ASYNC_SOCKET_BUFFER buffer = {.buffer = copy, .length = (uint32_t)length};
-    if (async_socket_send_async(client->socket, &buffer, 1, on_sent, copy) != ASYNC_SOCKET_SEND_SYNC_OK)
-    {
-        free(copy);
-    }
+    if (async_socket_send_async(client->socket, &buffer, 1, on_sent, copy) != ASYNC_SOCKET_SEND_SYNC_OK) free(copy);
 }
 
 /* Called by the library once the client's socket is gone: nothing else can touch the client. */
@@ -78,8 +66,7 @@ static void free_client(void* context)
 
 static void destroy_client(CLIENT* client)
 {
-    if (async_socket_destroy_async(client->socket, free_client, client) != 0)
-    {
+    if (async_socket_destroy_async(client->socket, free_client, client) != 0) {
         fprintf(stderr, "chat_server: cannot destroy the socket of %s (out of memory)\n", client->name);
     }
 }
@@ -89,25 +76,19 @@ static void broadcast(const CLIENT* from, const char* text, size_t length)
 {
     CLIENT* slow = NULL;
     pthread_mutex_lock(&lock);
-    for (CLIENT** link = &clients; *link != NULL;)
-    {
+    for (CLIENT** link = &clients; *link != NULL;) {
         CLIENT* client = *link;
-        if (client != from && async_socket_get_queued_send_bytes(client->socket) > MAX_QUEUED)
-        {
+        if (client != from && async_socket_get_queued_send_bytes(client->socket) > MAX_QUEUED) {
             *link = client->next; /* out of the list: nobody sends to it any more */
             client->next = slow;
             slow = client;
             continue;
         }
-        if (client != from)
-        {
-            send_text(client, text, length);
-        }
+        if (client != from) send_text(client, text, length);
         link = &client->next;
     }
     pthread_mutex_unlock(&lock);
-    for (CLIENT* next; slow != NULL; slow = next)
-    {
+    for (CLIENT* next; slow != NULL; slow = next) {
         next = slow->next;
         fprintf(stderr, "chat_server: dropping %s: it does not read\n", slow->name);
         announce(slow, "left (it did not read)");
@@ -128,17 +109,14 @@ static void drop(CLIENT* client)
 {
     pthread_mutex_lock(&lock);
     bool listed = false;
-    for (CLIENT** link = &clients; *link != NULL && !listed; link = &(*link)->next)
-    {
-        if (*link == client)
-        {
+    for (CLIENT** link = &clients; *link != NULL && !listed; link = &(*link)->next) {
+        if (*link == client) {
             *link = client->next;
             listed = true;
         }
     }
     pthread_mutex_unlock(&lock);
-    if (listed)
-    {
+    if (listed) {
         announce(client, "left");
         destroy_client(client);
     }
@@ -148,43 +126,29 @@ static void finish_line(CLIENT* client)
 {
     size_t length = client->line_length;
     client->line_length = 0;
-    if (length > 0 && client->line[length - 1] == '\r')
-    {
-        length--;
-    }
-    size_t name_length = strlen(client->name);
-    char* text = malloc(name_length + 2 + length + 1);
-    if (text == NULL)
-    {
-        return;
-    }
+    if (length > 0 && client->line[length - 1] == '\r') length--;
+    size_t name_length = strlen(client->name), total = name_length + 2 + length + 1;
+    char* text = malloc(total);
+    if (text == NULL) return;
     memcpy(text, client->name, name_length);
     memcpy(text + name_length, ": ", 2);
     memcpy(text + name_length + 2, client->line, length);
-    text[name_length + 2 + length] = '\n';
-    broadcast(client, text, name_length + 2 + length + 1);
+    text[total - 1] = '\n';
+    broadcast(client, text, total);
     free(text);
 }
 
 static void on_received(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint32_t bytes)
 {
     CLIENT* client = context;
-    if (result != ASYNC_SOCKET_RECEIVE_OK || bytes == 0)
-    {
+    if (result != ASYNC_SOCKET_RECEIVE_OK || bytes == 0) {
         drop(client); /* end of stream, an error, or ABANDONED by a destroy */
         return;
     }
-    for (uint32_t i = 0; i < bytes; i++)
-    {
+    for (uint32_t i = 0; i < bytes; i++) {
         char c = client->received[i];
-        if (c == '\n')
-        {
-            finish_line(client);
-        }
-        else if (client->line_length < MAX_LINE)
-        {
-            client->line[client->line_length++] = c;
-        }
+        if (c == '\n') finish_line(client);
+        else if (client->line_length < MAX_LINE) client->line[client->line_length++] = c;
     }
     receive_next(client);
 }
@@ -192,10 +156,7 @@ static void on_received(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint3
 static void receive_next(CLIENT* client)
 {
     ASYNC_SOCKET_BUFFER buffer = {.buffer = client->received, .length = sizeof(client->received)};
-    if (async_socket_receive_async(client->socket, &buffer, 1, on_received, client) != 0)
-    {
-        drop(client);
-    }
+    if (async_socket_receive_async(client->socket, &buffer, 1, on_received, client) != 0) drop(client);
 }
 
 static void on_accept(void* context, SOCKET_HANDLE fd, const char* peer_address)
@@ -204,15 +165,13 @@ static void on_accept(void* context, SOCKET_HANDLE fd, const char* peer_address)
     int send_buffer = KERNEL_SEND_BUFFER;
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof(send_buffer));
     CLIENT* client = calloc(1, sizeof(CLIENT));
-    if (client == NULL || (client->socket = async_socket_create(NULL, fd)) == NULL)
-    {
+    if (client == NULL || (client->socket = async_socket_create(NULL, fd)) == NULL) {
         free(client);
         close(fd);
         return;
     }
     snprintf(client->name, sizeof(client->name), "%s", peer_address);
-    if (async_socket_open_async(client->socket, on_open, NULL) != 0)
-    {
+    if (async_socket_open_async(client->socket, on_open, NULL) != 0) {
         async_socket_destroy(client->socket); /* never opened: no callback of it can run */
         free(client);
         return;
@@ -230,17 +189,8 @@ static void on_accept(void* context, SOCKET_HANDLE fd, const char* peer_address)
 static void wait_for_goodbyes(const CLIENT* all)
 {
     struct timespec pause = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
-    for (int rounds = 0; rounds < 100; rounds++)
-    {
-        while (all != NULL && async_socket_get_queued_send_bytes(all->socket) == 0)
-        {
-            all = all->next;
-        }
-        if (all == NULL)
-        {
-            return;
-        }
-        nanosleep(&pause, NULL);
+    for (int rounds = 0; rounds < 100 && all != NULL; rounds++, nanosleep(&pause, NULL)) {
+        while (all != NULL && async_socket_get_queued_send_bytes(all->socket) == 0) all = all->next;
     }
 }
 
@@ -248,13 +198,11 @@ int main(int argc, char** argv)
 {
     const char* address = "127.0.0.1";
     long port = -1;
-    for (int i = 1; i + 1 < argc; i += 2)
-    {
+    for (int i = 1; i + 1 < argc; i += 2) {
         port = (strcmp(argv[i], "--port") == 0) ? strtol(argv[i + 1], NULL, 10) : port;
         address = (strcmp(argv[i], "--bind") == 0) ? argv[i + 1] : address;
     }
-    if (port < 0 || port > 65535 || argc % 2 == 0)
-    {
+    if (port < 0 || port > 65535 || argc % 2 == 0) {
         fprintf(stderr, "usage: chat_server --port P [--bind ADDR]   (P 0..65535, 0: any free port)\n");
         return 2;
     }
@@ -265,15 +213,12 @@ int main(int argc, char** argv)
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
-    if (platform_init() != 0)
-    {
-        return 1;
-    }
+    if (platform_init() != 0) return 1;
     ASYNC_SOCKET_LISTENER_HANDLE listener = async_socket_listener_create(address, (uint16_t)port, on_accept, NULL);
     char bound[ASYNC_SOCKET_ADDRESS_TEXT_SIZE];
-    if (listener == NULL || async_socket_listener_get_address(listener, bound, sizeof(bound)) != 0 || async_socket_listener_start(listener) != 0)
-    {
-        async_socket_listener_destroy(listener);
+    if (listener == NULL || async_socket_listener_get_address(listener, bound, sizeof(bound)) != 0 ||
+        async_socket_listener_start(listener) != 0) {
+        if (listener != NULL) async_socket_listener_destroy(listener);
         platform_deinit();
         return 1;
     }
@@ -286,22 +231,15 @@ int main(int argc, char** argv)
     pthread_mutex_lock(&lock);
     CLIENT* all = clients;
     clients = NULL;
-    for (CLIENT* client = all; client != NULL; client = client->next)
-    {
-        send_text(client, GOODBYE, strlen(GOODBYE));
-    }
+    for (CLIENT* client = all; client != NULL; client = client->next) send_text(client, GOODBYE, strlen(GOODBYE));
     pthread_mutex_unlock(&lock);
     wait_for_goodbyes(all);
-    for (CLIENT* next; all != NULL; all = next)
-    {
+    for (CLIENT* next; all != NULL; all = next) {
         next = all->next;
         destroy_client(all);
     }
     pthread_mutex_lock(&lock);
-    while (live > 0)
-    {
-        pthread_cond_wait(&all_freed, &lock);
-    }
+    while (live > 0) pthread_cond_wait(&all_freed, &lock);
     pthread_mutex_unlock(&lock);
     platform_deinit();
     printf("stopped\n");
