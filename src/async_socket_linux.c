@@ -162,6 +162,7 @@ typedef struct DESTROY_WAIT_TAG
     ON_ASYNC_SOCKET_DESTROY_COMPLETE on_destroy_complete;
     void* context;
     bool called;
+    COMPLETION_PORT_HANDLE port; /* the freed socket's port reference, until just before the call */
     COMPLETION_PORT_IO io;
 } DESTROY_WAIT;
 
@@ -579,7 +580,14 @@ static DESTROY_WAIT* destroyed_from_io(COMPLETION_PORT_IO* io)
 static void destroyed_on_events(COMPLETION_PORT_IO* io, uint32_t events)
 {
     (void)events;
-    destroyed_call(destroyed_from_io(io));
+    DESTROY_WAIT* wait = destroyed_from_io(io);
+    /* Dropped before the call: once the user hears that the socket is gone, the library holds
+     * nothing of it, so a platform_deinit that follows is the port's last reference and joins
+     * the workers. (On this worker the port stays usable until the worker leaves.) */
+    COMPLETION_PORT_HANDLE port = wait->port;
+    wait->port = NULL;
+    completion_port_dec_ref(port);
+    destroyed_call(wait);
 }
 
 static void destroyed_hold(COMPLETION_PORT_IO* io)
@@ -596,21 +604,24 @@ static void destroyed_release(COMPLETION_PORT_IO* io)
 
 static const COMPLETION_PORT_IO_OPS destroyed_io_ops = { destroyed_on_events, destroyed_hold, destroyed_release };
 
-/* The socket is freed: wakes the destroy that waits, or posts the destroy-complete callback. */
-static void signal_destroyed(DESTROY_WAIT* wait, COMPLETION_PORT_HANDLE port)
+/* The socket is freed: posts the destroy-complete callback, which takes over the socket's port
+ * reference (true); false when there is none to post. */
+static bool post_destroyed(DESTROY_WAIT* wait, COMPLETION_PORT_HANDLE port)
 {
-    if (wait->on_destroy_complete == NULL)
+    if (wait == NULL || wait->on_destroy_complete == NULL)
     {
-        atomic_store(&wait->done, 1);
-        (void)syscall(SYS_futex, &wait->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-        return;
+        return false;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_173: never on the thread that dropped the last reference,
      * which may be inside the user's destroy_async call or under the user's own locks */
+    wait->port = port;
     if (completion_port_post(port, &wait->io) != 0)
     {
+        wait->port = NULL;
+        completion_port_dec_ref(port);
         destroyed_release(&wait->io);
     }
+    return true;
 }
 
 static void socket_teardown(ASYNC_SOCKET* socket)
@@ -638,12 +649,18 @@ static void socket_teardown(ASYNC_SOCKET* socket)
         }
     }
     sys_free(socket);
+    if (post_destroyed(wait, port))
+    {
+        return;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_022: before the destroy's wake-up, so that a
+     * platform_deinit right after the destroy is the port's last reference */
+    completion_port_dec_ref(port);
     if (wait != NULL)
     {
-        signal_destroyed(wait, port);
+        atomic_store(&wait->done, 1);
+        (void)syscall(SYS_futex, &wait->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     }
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_022: last, so that a post above finds the port alive */
-    completion_port_dec_ref(port);
 }
 
 static void socket_hold(ASYNC_SOCKET* socket)

@@ -188,30 +188,38 @@ static void run_loop(ASYNC_SOCKET_LISTENER_HANDLE listener)
     }
     listener->looping = true;
     listener->looper = pthread_self();
-    BATCH_END end;
-    int error = 0;
-    do
+    for (;;)
     {
         listener->rerun = false;
         (void)pthread_mutex_unlock(&listener->lock);
-        end = accept_batch(listener, &error);
+        int error = 0;
+        BATCH_END end = accept_batch(listener, &error);
         (void)pthread_mutex_lock(&listener->lock);
-    } while (end == BATCH_DRAINED && listener->rerun);
-    bool pause = (end == BATCH_BACK_OFF) && !stopped(listener);
-    bool log = pause && !listener->pause_logged;
-    listener->pause_logged = listener->pause_logged || pause;
-    listener->backing_off = pause;
-    (void)pthread_mutex_unlock(&listener->lock);
-
-    if (pause)
-    {
-        back_off(listener, error, log);
+        if (end == BATCH_DRAINED && listener->rerun)
+        {
+            continue;
+        }
+        bool pause = (end == BATCH_BACK_OFF) && !stopped(listener);
+        bool log = pause && !listener->pause_logged;
+        listener->pause_logged = listener->pause_logged || pause;
+        listener->backing_off = pause;
+        (void)pthread_mutex_unlock(&listener->lock);
+        if (pause)
+        {
+            back_off(listener, error, log);
+        }
+        else if (end == BATCH_MORE)
+        {
+            (void)completion_port_post(listener->port, &listener->io);
+        }
+        (void)pthread_mutex_lock(&listener->lock);
+        /* an edge that came while the lock was free found this loop running and only set rerun:
+         * it is lost unless the loop goes round (the post or the timer go round by themselves) */
+        if (end != BATCH_DRAINED || !listener->rerun || stopped(listener))
+        {
+            break;
+        }
     }
-    else if (end == BATCH_MORE)
-    {
-        (void)completion_port_post(listener->port, &listener->io);
-    }
-    (void)pthread_mutex_lock(&listener->lock);
     listener->looping = false;
     (void)pthread_cond_broadcast(&listener->loop_done);
     (void)pthread_mutex_unlock(&listener->lock);

@@ -17,7 +17,7 @@
 #include "test_main.h"
 
 #define WATCHDOG_MS 60000
-#define MAX_ACCEPTED 512
+#define MAX_ACCEPTED 1024
 
 typedef struct ACCEPTS_TAG
 {
@@ -404,6 +404,75 @@ static void out_of_fds_it_pauses_on_a_timer_keeps_serving_and_resumes(void** sta
     leak_check_end(&check);
 }
 
+typedef struct BURST_TAG
+{
+    uint16_t port;
+    int count;
+    int fds[100];
+} BURST;
+
+static void* burst_main(void* arg)
+{
+    BURST* burst = arg;
+    for (int i = 0; i < burst->count; i++)
+    {
+        burst->fds[i] = connect_client(burst->port, false);
+    }
+    return NULL;
+}
+
+/* Tests_SRS_ASYNC_SOCKET_LISTENER_01_007: edges that arrive while the accept loop runs on
+ * another worker are not lost (each is one connection's only wake-up, edge-triggered) */
+static void every_connection_of_concurrent_bursts_is_accepted(void** state)
+{
+    (void)state;
+    enum { THREADS = 8, EACH = 100 };
+    LEAK_CHECK check;
+    leak_check_begin(&check);
+    watchdog_start(WATCHDOG_MS, __func__);
+    assert_int_equal(platform_linux_set_worker_count(4), 0);
+    assert_int_equal(platform_init(), 0);
+    static ACCEPTS accepts;
+    memset(&accepts, 0, sizeof(accepts));
+    ASYNC_SOCKET_LISTENER_HANDLE listener = async_socket_listener_create("127.0.0.1", 0, on_accept, &accepts);
+    assert_non_null(listener);
+    assert_int_equal(async_socket_listener_start(listener), 0);
+    static BURST bursts[THREADS];
+    pthread_t threads[THREADS];
+    for (uint32_t round = 0; round < test_count_unless_slow(5, 1); round++)
+    {
+        atomic_store(&accepts.count, 0);
+        for (int i = 0; i < THREADS; i++)
+        {
+            bursts[i] = (BURST){.port = async_socket_listener_get_port(listener), .count = EACH};
+            assert_int_equal(pthread_create(&threads[i], NULL, burst_main, &bursts[i]), 0);
+        }
+        for (int i = 0; i < THREADS; i++)
+        {
+            assert_int_equal(pthread_join(threads[i], NULL), 0);
+        }
+        wait_count(&accepts, THREADS * EACH, 10000);
+        assert_int_equal(atomic_load(&accepts.count), THREADS * EACH);
+        int count = atomic_load(&accepts.count);
+        for (int i = 0; i < count && i < MAX_ACCEPTED; i++)
+        {
+            (void)close(accepts.fds[i]);
+        }
+        for (int i = 0; i < THREADS; i++)
+        {
+            for (int j = 0; j < EACH; j++)
+            {
+                (void)close(bursts[i].fds[j]);
+            }
+        }
+    }
+    async_socket_listener_destroy(listener);
+    platform_deinit();
+    assert_int_equal(platform_linux_set_worker_count(0), 0);
+    watchdog_stop();
+    leak_check_end(&check);
+}
+
 /* Tests_SRS_ASYNC_SOCKET_LISTENER_01_010 */
 static void destroy_from_inside_the_accept_callback_ends_accepting(void** state)
 {
@@ -480,6 +549,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(accepted_fds_are_nonblocking_cloexec_nodelay_with_the_peer_address),
     cmocka_unit_test(a_connect_flood_shares_the_one_worker_and_stop_is_prompt),
     cmocka_unit_test(out_of_fds_it_pauses_on_a_timer_keeps_serving_and_resumes),
+    cmocka_unit_test(every_connection_of_concurrent_bursts_is_accepted),
     cmocka_unit_test(destroy_from_inside_the_accept_callback_ends_accepting),
     cmocka_unit_test(bad_arguments_and_states_fail_with_one_line),
 };
