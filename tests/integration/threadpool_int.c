@@ -202,7 +202,9 @@ static void a_timer_destroyed_from_its_own_callback_or_while_firing_is_freed_aft
     THREADPOOL_HANDLE pool = pool_open();
     /* from its own callback */
     RECORD own = {0};
-    assert_int_equal(threadpool_timer_start(pool, 1, 1, record_call, &own, &own.self), 0);
+    /* armed only once the handle is stored: the callback reads it */
+    assert_int_equal(threadpool_timer_start(pool, 100000, 0, record_call, &own, &own.self), 0);
+    assert_int_equal(threadpool_timer_restart(own.self, 1, 1), 0);
     wait_calls(&own, 1, 5000);
     test_sleep_ms(30);
     assert_int_equal(atomic_load(&own.calls), 1);
