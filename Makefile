@@ -47,6 +47,13 @@ define install_missing
 			deb)  dpkg -s "$$what" >/dev/null 2>&1 ;; \
 		esac || missing="$$missing $$package"; \
 	done; \
+	if [ -n "$$missing" ] && [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null 2>&1; then \
+		echo "missing:$$missing" >&2; \
+		echo "make: not root and no sudo, so these cannot be installed here; as root run:" >&2; \
+		echo "    apt-get update && apt-get install -y --no-install-recommends$$missing" >&2; \
+		echo "then run make again (or install them another way)" >&2; \
+		exit 1; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update && \

@@ -33,6 +33,7 @@
 #include "log_internal.h"
 #include "c_pal/platform.h"
 #include "c_pal/socket_transport.h"
+#include "address_text.h"
 #include "callback_scope.h"
 #include "lock.h"
 #include "socket_transport_internal.h"
@@ -156,6 +157,13 @@ typedef struct DESTROY_WAIT_TAG
     struct DESTROY_WAIT_TAG* next;
     const void* socket;
     atomic_uint done;
+    /* async_socket_destroy_async: the node is on the heap, and the callback is posted to a
+     * worker once the socket is gone (io is how it travels there) */
+    ON_ASYNC_SOCKET_DESTROY_COMPLETE on_destroy_complete;
+    void* context;
+    bool called;
+    COMPLETION_PORT_HANDLE port; /* the freed socket's port reference, until just before the call */
+    COMPLETION_PORT_IO io;
 } DESTROY_WAIT;
 
 static pthread_mutex_t destroy_waits_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -248,6 +256,8 @@ _Static_assert((EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP
  * 8-byte slot in the port table, 184 bytes per idle socket with a one-buffer receive pending.
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_052 */
 _Static_assert(sizeof(ASYNC_SOCKET) <= 168 || sizeof(void*) != 8, "an async socket should stay within 168 bytes");
+
+static inline void socket_unlock(ASYNC_SOCKET* socket);
 
 /* Every socket's waiters share one futex word. Close and destroy wait rarely, and a wake meant
  * for another socket only makes a waiter look at its condition again; a word per socket cost
@@ -449,7 +459,7 @@ static OP* op_get_locked(ASYNC_SOCKET* socket, uint32_t buffer_count)
     {
         return op;
     }
-    lock_release(&socket->lock);
+    socket_unlock(socket);
     op = op_allocate(buffer_count);
     if (op != NULL)
     {
@@ -516,7 +526,7 @@ static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, b
         /* not opened yet: a mistake of the caller's, said every time */
         op_recycle(socket, op);
         int fd = fd_for_log(socket);
-        lock_release(&socket->lock);
+        socket_unlock(socket);
         *not_open = true;
         op = NULL;
         LogError("async socket fd=%d: %s refused: the socket is not open yet", fd, what);
@@ -525,7 +535,7 @@ static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, b
     {
         op_recycle(socket, op);
         REFUSAL refusal = refusal_locked(socket);
-        lock_release(&socket->lock);
+        socket_unlock(socket);
         *not_open = true;
         op = NULL;
         LOG_REFUSAL(refusal, "async socket fd=%d: %s refused: the socket is closed", refusal.fd, what);
@@ -537,7 +547,7 @@ static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, b
         int error = socket->link_errno;
         op_recycle(socket, op);
         REFUSAL refusal = refusal_locked(socket);
-        lock_release(&socket->lock);
+        socket_unlock(socket);
         op = NULL;
         LOG_REFUSAL(refusal, "async socket fd=%d: %s refused: the connection failed earlier (errno=%d); close it", refusal.fd, what, error);
     }
@@ -553,6 +563,21 @@ static void wake_waiters(ASYNC_SOCKET* socket)
     if (atomic_load(&waiters) != 0)
     {
         (void)syscall(SYS_futex, &wait_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
+}
+
+/* Set, lock held, when a closer waiting for this thread to leave the socket must be woken: the
+ * FUTEX_WAKE is a syscall, so it waits until socket_unlock has released the lock.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_171 */
+static _Thread_local bool wake_after_unlock __attribute__((tls_model("initial-exec")));
+
+static inline void socket_unlock(ASYNC_SOCKET* socket)
+{
+    lock_release(&socket->lock);
+    if (wake_after_unlock)
+    {
+        wake_after_unlock = false;
+        wake_waiters(socket);
     }
 }
 
@@ -596,13 +621,75 @@ static DESTROY_WAIT* take_destroy_wait(const ASYNC_SOCKET* socket)
     return wait;
 }
 
+/* The destroy-complete callback of async_socket_destroy_async, on a worker (on_events), or, when
+ * the port goes away with the post still queued, wherever it is released: exactly once either way. */
+static void destroyed_call(DESTROY_WAIT* wait)
+{
+    if (!wait->called)
+    {
+        wait->called = true;
+        wait->on_destroy_complete(wait->context);
+    }
+}
+
+static DESTROY_WAIT* destroyed_from_io(COMPLETION_PORT_IO* io)
+{
+    return (DESTROY_WAIT*)((char*)io - offsetof(DESTROY_WAIT, io));
+}
+
+static void destroyed_on_events(COMPLETION_PORT_IO* io, uint32_t events)
+{
+    (void)events;
+    DESTROY_WAIT* wait = destroyed_from_io(io);
+    /* Dropped before the call: once the user hears that the socket is gone, the library holds
+     * nothing of it, so a platform_deinit that follows is the port's last reference and joins
+     * the workers. (On this worker the port stays usable until the worker leaves.) */
+    COMPLETION_PORT_HANDLE port = wait->port;
+    wait->port = NULL;
+    completion_port_dec_ref(port);
+    destroyed_call(wait);
+}
+
+static void destroyed_hold(COMPLETION_PORT_IO* io)
+{
+    (void)io;
+}
+
+static void destroyed_release(COMPLETION_PORT_IO* io)
+{
+    DESTROY_WAIT* wait = destroyed_from_io(io);
+    destroyed_call(wait);
+    sys_free(wait);
+}
+
+static const COMPLETION_PORT_IO_OPS destroyed_io_ops = { destroyed_on_events, destroyed_hold, destroyed_release };
+
+/* The socket is freed: posts the destroy-complete callback, which takes over the socket's port
+ * reference (true); false when there is none to post. */
+static bool post_destroyed(DESTROY_WAIT* wait, COMPLETION_PORT_HANDLE port)
+{
+    if (wait == NULL || wait->on_destroy_complete == NULL)
+    {
+        return false;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_173: never on the thread that dropped the last reference,
+     * which may be inside the user's destroy_async call or under the user's own locks */
+    wait->port = port;
+    if (completion_port_post(port, &wait->io) != 0)
+    {
+        wait->port = NULL;
+        completion_port_dec_ref(port);
+        destroyed_release(&wait->io);
+    }
+    return true;
+}
+
 static void socket_teardown(ASYNC_SOCKET* socket)
 {
     DESTROY_WAIT* wait = take_destroy_wait(socket);
+    COMPLETION_PORT_HANDLE port = socket->port;
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_103 */
     socket_transport__deinit(transport_of(socket));
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_022 */
-    completion_port_dec_ref(socket->port);
     if (socket->extras != NULL)
     {
         if (socket->extras->execution_engine != NULL)
@@ -622,6 +709,13 @@ static void socket_teardown(ASYNC_SOCKET* socket)
         }
     }
     sys_free(socket);
+    if (post_destroyed(wait, port))
+    {
+        return;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_022: before the destroy's wake-up, so that a
+     * platform_deinit right after the destroy is the port's last reference */
+    completion_port_dec_ref(port);
     if (wait != NULL)
     {
         atomic_store(&wait->done, 1);
@@ -670,7 +764,7 @@ static void leave_locked(ASYNC_SOCKET* socket, CALLBACK_SCOPE* scope)
     socket->inside--;
     if (socket->state == STATE_CLOSING)
     {
-        wake_waiters(socket);
+        wake_after_unlock = true;
     }
 }
 
@@ -681,7 +775,7 @@ static void unlock_for_io(ASYNC_SOCKET* socket)
 {
     socket->in_io++;
     callback_scope__top->in_io = true;
-    lock_release(&socket->lock);
+    socket_unlock(socket);
 }
 
 static void relock_after_io(ASYNC_SOCKET* socket)
@@ -691,7 +785,7 @@ static void relock_after_io(ASYNC_SOCKET* socket)
     socket->in_io--;
     if (socket->state == STATE_CLOSING)
     {
-        wake_waiters(socket);
+        wake_after_unlock = true;
     }
 }
 
@@ -953,7 +1047,7 @@ static void call_back_list(ASYNC_SOCKET* socket, OP_QUEUE* list, bool while_open
             .bytes = (op->kind == KIND_RECEIVE && op->result == ASYNC_SOCKET_RECEIVE_OK) ? op_progress(op) : 0,
         };
         op_recycle(socket, op);
-        lock_release(&socket->lock);
+        socket_unlock(socket);
         call_back(&completion);
         lock_acquire(&socket->lock);
     }
@@ -1442,7 +1536,7 @@ static void on_io_events(COMPLETION_PORT_IO* io, uint32_t events)
     {
         /* the running dispatcher will look at the new events before it stops */
         socket->rerun = true;
-        lock_release(&socket->lock);
+        socket_unlock(socket);
         return;
     }
     socket->dispatching = true;
@@ -1450,7 +1544,7 @@ static void on_io_events(COMPLETION_PORT_IO* io, uint32_t events)
     bool yielded = dispatch_loop(socket);
     socket->dispatching = false;
     leave_locked(socket, &scope);
-    lock_release(&socket->lock);
+    socket_unlock(socket);
     if (yielded)
     {
         post_dispatch(socket);
@@ -1545,12 +1639,24 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
     return socket;
 }
 
+/* Registers the entry the teardown takes out (take_destroy_wait). */
+static void add_destroy_wait(ASYNC_SOCKET* socket, DESTROY_WAIT* wait)
+{
+    (void)pthread_mutex_lock(&destroy_waits_lock);
+    wait->next = destroy_waits;
+    destroy_waits = wait;
+    (void)pthread_mutex_unlock(&destroy_waits_lock);
+    lock_acquire(&socket->lock);
+    socket->destroy_waits = true;
+    socket_unlock(socket);
+}
+
 static bool not_transitioning(ASYNC_SOCKET* socket)
 {
     lock_acquire(&socket->lock);
     bool result = socket->state != STATE_OPENING &&
         !(socket->state == STATE_CLOSING && !closing_on_this_thread(socket));
-    lock_release(&socket->lock);
+    socket_unlock(socket);
     return result;
 }
 
@@ -1581,18 +1687,44 @@ void async_socket_destroy(ASYNC_SOCKET_HANDLE async_socket)
      * post, the end of a delivery); whoever drops the last reference tears down and signals */
     DESTROY_WAIT wait = {.next = NULL, .socket = async_socket};
     atomic_init(&wait.done, 0);
-    (void)pthread_mutex_lock(&destroy_waits_lock);
-    wait.next = destroy_waits;
-    destroy_waits = &wait;
-    (void)pthread_mutex_unlock(&destroy_waits_lock);
-    lock_acquire(&async_socket->lock);
-    async_socket->destroy_waits = true;
-    lock_release(&async_socket->lock);
+    add_destroy_wait(async_socket, &wait);
     socket_release(async_socket);
     while (atomic_load(&wait.done) == 0)
     {
         (void)syscall(SYS_futex, &wait.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
     }
+}
+
+int async_socket_destroy_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_DESTROY_COMPLETE on_destroy_complete, void* on_destroy_complete_context)
+{
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_172 */
+    if (async_socket == NULL || on_destroy_complete == NULL)
+    {
+        LogError("invalid arguments: async_socket=%p, on_destroy_complete=%p (neither may be NULL)", (void*)async_socket, (void*)on_destroy_complete);
+        return -1;
+    }
+    DESTROY_WAIT* wait = sys_calloc(1, sizeof(DESTROY_WAIT));
+    if (wait == NULL)
+    {
+        LogError("cannot allocate the destroy record of async socket %p; it is not destroyed", (void*)async_socket);
+        return -1;
+    }
+    wait->socket = async_socket;
+    wait->on_destroy_complete = on_destroy_complete;
+    wait->context = on_destroy_complete_context;
+    wait->io.ops = &destroyed_io_ops;
+    if (!callback_scope__in_any())
+    {
+        wait_until(async_socket, not_transitioning);
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_174: the close below behaves as async_socket_close does
+     * (it calls pending operations back ABANDONED and waits for other threads' callbacks except
+     * in the circle case); whatever still runs holds a reference, and the last one to go calls
+     * on_destroy_complete */
+    async_socket_close(async_socket);
+    add_destroy_wait(async_socket, wait);
+    socket_release(async_socket);
+    return 0;
 }
 
 /* ---- open ---- */
@@ -1615,7 +1747,7 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     if (state != STATE_NEW || !has_fd)
     {
         int fd = fd_for_log(async_socket);
-        lock_release(&async_socket->lock);
+        socket_unlock(async_socket);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_003 */
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_029 */
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_021 */
@@ -1628,7 +1760,7 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_027 */
     async_socket->state = STATE_OPENING;
     socket_hold(async_socket); /* a destroy waiting for OPENING to end must not free under us */
-    lock_release(&async_socket->lock);
+    socket_unlock(async_socket);
 
     /* The caller may hand over a blocking fd (from accept() or a blocking connect()): make it
      * non-blocking so no call ever blocks, and close-on-exec so it does not leak into children.
@@ -1652,7 +1784,7 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
         async_socket->readable = true;
         async_socket->writable = true;
     }
-    lock_release(&async_socket->lock);
+    socket_unlock(async_socket);
     wake_waiters(async_socket);
     socket_release(async_socket);
     if (!ok)
@@ -1672,7 +1804,7 @@ static bool others_left(ASYNC_SOCKET* socket)
 {
     lock_acquire(&socket->lock);
     bool result = socket->inside <= callback_scope__depth(socket);
-    lock_release(&socket->lock);
+    socket_unlock(socket);
     return result;
 }
 
@@ -1680,7 +1812,7 @@ static bool others_out_of_io(ASYNC_SOCKET* socket)
 {
     lock_acquire(&socket->lock);
     bool result = socket->in_io <= callback_scope__io_depth(socket);
-    lock_release(&socket->lock);
+    socket_unlock(socket);
     return result;
 }
 
@@ -1688,7 +1820,7 @@ static bool closed(ASYNC_SOCKET* socket)
 {
     lock_acquire(&socket->lock);
     bool result = socket->state != STATE_CLOSING;
-    lock_release(&socket->lock);
+    socket_unlock(socket);
     return result;
 }
 
@@ -1738,15 +1870,22 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     SOCKET_STATE state = (SOCKET_STATE)async_socket->state;
     if (state != STATE_OPEN)
     {
-        bool closing_elsewhere = (state == STATE_CLOSING) && !closing_on_this_thread(async_socket);
-        lock_release(&async_socket->lock);
+        bool wait = (state == STATE_CLOSING) && !closing_on_this_thread(async_socket) && !callback_scope__in_any();
+        if (wait)
+        {
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_99_170: the waiter keeps the socket alive; the other
+             * closer may destroy it the moment its close returns */
+            socket_hold(async_socket);
+        }
+        socket_unlock(async_socket);
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_024: a close already running on another thread
          * finishes before this one returns, so that no callback runs after either returns
          * (except inside a callback, where waiting for that closer could wait for this very
          * thread). */
-        if (closing_elsewhere && !callback_scope__in_any())
+        if (wait)
         {
             wait_until(async_socket, closed);
+            socket_release(async_socket);
         }
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_042 */
         return;
@@ -1756,7 +1895,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     CLOSING closing = {.next = closing_here, .socket = async_socket};
     closing_here = &closing;
     socket_hold(async_socket); /* a callback below may destroy the socket */
-    lock_release(&async_socket->lock);
+    socket_unlock(async_socket);
 
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_037 */
     wait_for_others(async_socket);
@@ -1775,7 +1914,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     abandon_queue(&async_socket->notifies, &to_call_back, ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED);
     CALLBACK_SCOPE scope;
     enter_locked(async_socket, &scope);
-    lock_release(&async_socket->lock);
+    socket_unlock(async_socket);
 
     completion_port_remove(async_socket->port, &async_socket->io);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_104 */
@@ -1787,7 +1926,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     leave_locked(async_socket, &scope);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_041 */
     async_socket->state = STATE_CLOSED;
-    lock_release(&async_socket->lock);
+    socket_unlock(async_socket);
     closing_here = closing.next;
     wake_waiters(async_socket);
     socket_release(async_socket);
@@ -1930,7 +2069,7 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
     bool need_dispatch = ((socket->sends.tail != NULL && socket->writable) || (link_failed(socket) && has_pending(socket))) && kick_locked(socket);
     bool sent_some = index > 0 || offset > 0;
     REFUSAL refusal = (status == IO_CLOSED || (status == IO_FAILED && !sent_some)) ? refusal_locked(socket) : (REFUSAL){.first = false, .fd = -1};
-    lock_release(&socket->lock);
+    socket_unlock(socket);
     if (need_dispatch)
     {
         post_dispatch(socket);
@@ -1947,7 +2086,7 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, c
 
     lock_acquire(&socket->lock);
     leave_locked(socket, &scope);
-    lock_release(&socket->lock);
+    socket_unlock(socket);
     socket_release(socket);
     return result;
 }
@@ -1983,7 +2122,7 @@ ASYNC_SOCKET_SEND_SYNC_RESULT async_socket_send_async(ASYNC_SOCKET_HANDLE async_
     op->on_complete.send = on_send_complete;
     queue_push(&async_socket->sends, op);
     bool need_dispatch = !async_socket->write_busy && async_socket->writable && kick_locked(async_socket);
-    lock_release(&async_socket->lock);
+    socket_unlock(async_socket);
     if (need_dispatch)
     {
         post_dispatch(async_socket);
@@ -2031,7 +2170,7 @@ int async_socket_receive_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_BU
      * that may already be waiting is read on a worker, never here
      * Codes_SRS_ASYNC_SOCKET_LINUX_99_018 */
     bool need_dispatch = first && async_socket->readable && kick_locked(async_socket);
-    lock_release(&async_socket->lock);
+    socket_unlock(async_socket);
     if (need_dispatch)
     {
         post_dispatch(async_socket);
@@ -2102,11 +2241,55 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
         }
     }
     leave_locked(async_socket, &scope);
-    lock_release(&async_socket->lock);
+    socket_unlock(async_socket);
     if (need_dispatch)
     {
         post_dispatch(async_socket);
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_04_019 */
     return result;
+}
+
+/* ---- what a server asks of a connection ---- */
+
+uint64_t async_socket_get_queued_send_bytes(ASYNC_SOCKET_HANDLE async_socket)
+{
+    if (async_socket == NULL)
+    {
+        LogError("invalid argument: async_socket is NULL");
+        return 0;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_175: the sends queue is walked rather than counted as it
+     * grows, so an idle socket carries no counter; a server asks now and then, not per byte */
+    uint64_t total = 0;
+    lock_acquire(&async_socket->lock);
+    for (OP* op = queue_head(&async_socket->sends); op != NULL; op = queue_next(&async_socket->sends, op))
+    {
+        for (uint32_t i = 0; i < op->buffer_count; i++)
+        {
+            total += op_buffers(op)[i].length;
+        }
+        total -= op_progress(op);
+    }
+    socket_unlock(async_socket);
+    return total;
+}
+
+int async_socket_get_peer_address(ASYNC_SOCKET_HANDLE async_socket, char* buffer, size_t buffer_size)
+{
+    if (async_socket == NULL || buffer == NULL || buffer_size == 0)
+    {
+        LogError("invalid arguments: async_socket=%p, buffer=%p, buffer_size=%zu", (void*)async_socket, (void*)buffer, buffer_size);
+        return -1;
+    }
+    lock_acquire(&async_socket->lock);
+    bool open = async_socket->state == STATE_OPEN;
+    socket_unlock(async_socket);
+    if (!open)
+    {
+        LogError("async socket %p is not open: it has no peer address", (void*)async_socket);
+        return -1;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_176 */
+    return address_text__of_peer(socket_transport_get_underlying_socket(transport_of(async_socket)), buffer, buffer_size);
 }

@@ -26,6 +26,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -824,7 +825,7 @@ static int open_fds(COMPLETION_PORT* port)
     return 0;
 }
 
-static int start_workers(COMPLETION_PORT* port)
+static int start_workers_masked(COMPLETION_PORT* port)
 {
     for (uint32_t i = 0; i < port->worker_count; i++)
     {
@@ -839,6 +840,25 @@ static int start_workers(COMPLETION_PORT* port)
         }
     }
     return 0;
+}
+
+/* Codes_SRS_ASYNC_SOCKET_LINUX_99_177: the workers are created with every signal blocked that
+ * can be blocked (a thread inherits its creator's mask), so a signal sent to the process (SIGINT,
+ * SIGTERM, SIGCHLD) goes to one of the application's threads and never interrupts a callback;
+ * faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL) still reach the worker that caused them. */
+static int start_workers(COMPLETION_PORT* port)
+{
+    sigset_t all;
+    sigset_t old;
+    (void)sigfillset(&all);
+    (void)sigdelset(&all, SIGSEGV);
+    (void)sigdelset(&all, SIGBUS);
+    (void)sigdelset(&all, SIGFPE);
+    (void)sigdelset(&all, SIGILL);
+    (void)pthread_sigmask(SIG_BLOCK, &all, &old);
+    int result = start_workers_masked(port);
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return result;
 }
 
 COMPLETION_PORT_HANDLE completion_port_create(uint32_t worker_count)

@@ -248,8 +248,16 @@ int socket_transport_connect(SOCKET_TRANSPORT_HANDLE socket_transport, const cha
     freeaddrinfo(addresses);
     if (fd < 0)
     {
-        LogError("cannot connect to %s:%u within %u ms, errno=%d (%s)", hostname, (unsigned)port,
-            connection_timeout_ms, error, strerror(error));
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_178: only a timeout is about the time allowed; a
+         * refusal comes at once and says so */
+        if (error == ETIMEDOUT)
+        {
+            LogError("cannot connect to %s:%u: no answer within %u ms", hostname, (unsigned)port, connection_timeout_ms);
+        }
+        else
+        {
+            LogError("cannot connect to %s:%u: %s (errno=%d)", hostname, (unsigned)port, strerror(error), error);
+        }
         errno = error;
         return -1;
     }

@@ -1,7 +1,7 @@
 /* asock-echo: a TCP echo server built on async_socket.
  *
- * The listening socket is an async socket too, used only for readiness: a notify IN completes
- * when connections are waiting, the callback accepts until none is left, then asks again. Each
+ * The library's listener accepts on the completion port's workers and backs off on a timer when
+ * the process is out of fds. Each
  * connection receives into its buffer and sends back what came, one receive or one send at a
  * time. SIGINT / SIGTERM stop it: the listener is closed, then every connection, and one summary
  * line is printed. */
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "c_pal/async_socket.h"
+#include "c_pal/async_socket_listener.h"
 #include "c_pal/platform.h"
 #include "c_pal/socket_transport.h"
 #include "tool_common.h"
@@ -26,7 +27,6 @@
 
 #define TOOL "asock-echo"
 #define ECHO_BUFFER_SIZE (64 * 1024)
-#define ACCEPT_BACKOFF_MS 100
 
 typedef struct ECHO_OPTIONS_TAG
 {
@@ -44,8 +44,7 @@ typedef struct CONNECTION_TAG CONNECTION;
 typedef struct ECHO_SERVER_TAG
 {
     const ECHO_OPTIONS* options;
-    SOCKET_TRANSPORT_HANDLE listener; /* accepts */
-    ASYNC_SOCKET_HANDLE listener_events; /* a dup of the listener's fd, for notify IN */
+    ASYNC_SOCKET_LISTENER_HANDLE listener;
     pthread_mutex_t lock;        /* guards connections and live */
     pthread_cond_t all_gone;     /* signalled when live drops to 0 */
     CONNECTION* connections;     /* live connections still owned by their callbacks */
@@ -53,7 +52,6 @@ typedef struct ECHO_SERVER_TAG
     atomic_uint_fast64_t accepted;
     atomic_uint_fast64_t bytes;  /* bytes received and echoed back */
     atomic_uint_fast64_t accept_errors;
-    atomic_bool stopping;        /* set by server_stop before it closes the listener */
 } ECHO_SERVER;
 
 struct CONNECTION_TAG
@@ -298,86 +296,31 @@ static void connection_start(ECHO_SERVER* server, SOCKET_HANDLE fd)
 
 /* ---- the listener ---- */
 
-static void on_listener_ready(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT result);
-
-static int listener_wait(ECHO_SERVER* server)
+/* Codes_SRS_ASOCK_TOOLS_01_001: the library's listener accepts on a worker, a bounded number per
+ * wake-up.
+ * Codes_SRS_ASOCK_TOOLS_01_007
+ * Codes_SRS_ASOCK_TOOLS_01_008: out of fds it pauses on a timer (and logs one line per pause);
+ * no worker sleeps, so the established connections are served meanwhile. */
+static void on_accept(void* context, SOCKET_HANDLE fd, const char* peer_address)
 {
-    return async_socket_notify_io_async(server->listener_events, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, on_listener_ready, server);
+    (void)peer_address;
+    connection_start(context, fd);
 }
 
-static void on_listener_ready(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT result)
-{
-    ECHO_SERVER* server = context;
-    if (result == ASYNC_SOCKET_NOTIFY_IO_RESULT_ERROR)
-    {
-        (void)fprintf(stderr, TOOL ": the listener failed; no more connections are accepted\n");
-        return;
-    }
-    if (result != ASYNC_SOCKET_NOTIFY_IO_RESULT_IN)
-    {
-        return; /* ABANDONED: the listener is closing */
-    }
-    /* Codes_SRS_ASOCK_TOOLS_01_001 */
-    /* Accept with a zero timeout until nothing is waiting, then ask for the next readiness. */
-    SOCKET_TRANSPORT_HANDLE accepted = NULL;
-    while (socket_transport_accept(server->listener, &accepted, 0) == SOCKET_ACCEPT_OK)
-    {
-        connection_start(server, socket_transport_release_socket(accepted));
-    }
-    if (errno != ETIMEDOUT)
-    {
-        /* Codes_SRS_ASOCK_TOOLS_01_007 */
-        /* Out of fds (EMFILE) or memory: the connection stays queued and the listener stays
-         * ready, so asking again at once would spin. Back off, then try again. */
-        (void)atomic_fetch_add(&server->accept_errors, 1);
-        struct timespec pause = {.tv_sec = 0, .tv_nsec = ACCEPT_BACKOFF_MS * 1000000L};
-        (void)nanosleep(&pause, NULL);
-    }
-    /* A stop that began while this callback ran is closing the listener: asking for its next
-     * readiness would only be refused. */
-    if (atomic_load(&server->stopping))
-    {
-        return;
-    }
-    if (listener_wait(server) != 0 && !atomic_load(&server->stopping))
-    {
-        (void)fprintf(stderr, TOOL ": cannot wait for connections any more\n");
-    }
-}
-
-/* Listens and prints the address; the listener's fd is duplicated for the async socket that
- * watches it, so that the transport keeps accepting on its own fd. */
 static bool listener_start(ECHO_SERVER* server, const ECHO_OPTIONS* options)
 {
     server->options = options;
-    server->listener = socket_transport_create_server();
-    if (server->listener == NULL || socket_transport_listen_on(server->listener, options->bind, options->port) != 0)
+    server->listener = async_socket_listener_create(options->bind, options->port, on_accept, server);
+    char address[ASYNC_SOCKET_ADDRESS_TEXT_SIZE];
+    if (server->listener == NULL || async_socket_listener_get_address(server->listener, address, sizeof(address)) != 0 ||
+        async_socket_listener_start(server->listener) != 0)
     {
-        /* Codes_SRS_ASOCK_TOOLS_01_006 */
-        (void)fprintf(stderr, TOOL ": cannot listen on %s port %u: %s\n", options->bind, (unsigned)options->port, strerror(errno));
-        return false;
-    }
-    char host[64];
-    uint16_t port = 0;
-    int watched = fcntl(socket_transport_get_underlying_socket(server->listener), F_DUPFD_CLOEXEC, 0);
-    if (socket_transport_get_local_endpoint(server->listener, host, sizeof(host), &port) != 0 || watched < 0)
-    {
-        (void)fprintf(stderr, TOOL ": cannot set up the listener: %s\n", strerror(errno));
-        if (watched >= 0)
-        {
-            (void)close(watched);
-        }
-        return false;
-    }
-    server->listener_events = tool_socket_open(watched); /* readiness only */
-    if (server->listener_events == NULL || listener_wait(server) != 0)
-    {
-        (void)fprintf(stderr, TOOL ": cannot watch the listener for connections\n");
+        /* Codes_SRS_ASOCK_TOOLS_01_006: the library's line above says why */
+        (void)fprintf(stderr, TOOL ": cannot listen on %s port %u\n", options->bind, (unsigned)options->port);
         return false;
     }
     /* Codes_SRS_ASOCK_TOOLS_01_003 */
-    bool v6 = strchr(host, ':') != NULL;
-    (void)printf(TOOL ": listening on %s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "", (unsigned)port);
+    (void)printf(TOOL ": listening on %s\n", address);
     (void)fflush(stdout);
     return true;
 }
@@ -385,14 +328,9 @@ static bool listener_start(ECHO_SERVER* server, const ECHO_OPTIONS* options)
 /* Stops accepting, ends every connection and waits until all are freed. */
 static void server_stop(ECHO_SERVER* server)
 {
-    atomic_store(&server->stopping, true);
-    if (server->listener_events != NULL)
-    {
-        /* The close waits for an accept in progress on a worker; none starts afterwards. */
-        async_socket_close(server->listener_events);
-        async_socket_destroy(server->listener_events);
-        server->listener_events = NULL;
-    }
+    /* no accept callback runs once this returns, so no connection starts after it */
+    async_socket_listener_destroy(server->listener);
+    server->listener = NULL;
     (void)pthread_mutex_lock(&server->lock);
     CONNECTION* taken = server->connections;
     server->connections = NULL;
@@ -414,11 +352,6 @@ static void server_stop(ECHO_SERVER* server)
         (void)pthread_cond_wait(&server->all_gone, &server->lock);
     }
     (void)pthread_mutex_unlock(&server->lock);
-    if (server->listener != NULL)
-    {
-        socket_transport_destroy(server->listener);
-        server->listener = NULL;
-    }
 }
 
 int main(int argc, char** argv)

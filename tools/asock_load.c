@@ -6,6 +6,8 @@
  * connections is a mismatch. A round trip needs two completions, the send's and the last
  * receive's; whichever comes second starts the next one. */
 #include <errno.h>
+#include <netdb.h>
+#include <sys/resource.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,7 +28,10 @@
 #include "tool_tls.h"
 
 #define TOOL "asock-load"
-#define MAX_CONNS 1000
+/* the flag's range; the fd limit decides what a run gets (fit_to_fd_limit) */
+#define MAX_CONNS 1000000
+/* fds a run needs besides one per connection: stdio, the port's epoll and eventfd, TLS files */
+#define FD_RESERVE 32
 #define MAX_SIZE (16u * 1024u * 1024u)
 #define MAX_SECONDS 86400.0
 #define MAX_BUFFER_BYTES (1024ull * 1024u * 1024u) /* all connections' buffers together */
@@ -92,7 +97,8 @@ static int usage(FILE* out)
         "\n"
         "  --host H      server host name or numeric address (default 127.0.0.1)\n"
         "  --port P      server port, 1..65535 (required)\n"
-        "  --conns C     connections, 1..%d (default 1)\n"
+        "  --conns C     connections, 1..%d (default 1); the fd limit is raised as far as the\n"
+        "                hard limit allows, and caps C (with a line saying so) beyond that\n"
         "  --size S      message size in bytes, 1..%u (default 64); the buffers of all\n"
         "                connections, 2 x C x S bytes, may take at most 1 GiB\n"
         "  --seconds T   duration, e.g. 3 or 0.5, up to %g (default 3)\n"
@@ -367,10 +373,76 @@ static void round_trip_start(CONNECTION* connection)
 
 /* ---- the run ---- */
 
+/* Codes_SRS_ASOCK_TOOLS_01_016: raises the soft fd limit as far as the connections need and the
+ * hard limit allows; when that is not enough, the run gets fewer connections and says so. */
+static void fit_to_fd_limit(LOAD_OPTIONS* options)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    {
+        return;
+    }
+    rlim_t need = (rlim_t)options->conns + FD_RESERVE;
+    if (limit.rlim_cur < need)
+    {
+        struct rlimit raised = {.rlim_cur = (limit.rlim_max < need) ? limit.rlim_max : need, .rlim_max = limit.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+        {
+            limit = raised;
+        }
+    }
+    if (limit.rlim_cur < need)
+    {
+        uint32_t fit = (limit.rlim_cur > FD_RESERVE) ? (uint32_t)(limit.rlim_cur - FD_RESERVE) : 1;
+        (void)fprintf(stderr, TOOL ": the fd limit (%llu, hard limit %llu) caps --conns %u at %u; raise the hard limit "
+            "(ulimit -Hn, or LimitNOFILE= for a service) for more\n", (unsigned long long)limit.rlim_cur,
+            (unsigned long long)limit.rlim_max, options->conns, fit);
+        options->conns = fit;
+    }
+}
+
+/* Codes_SRS_ASOCK_TOOLS_01_017: a host that does not resolve is named as such, not as a failed
+ * connect (whose errno would read "No route to host"). */
+static bool host_resolves(const LOAD_OPTIONS* options)
+{
+    struct addrinfo hints;
+    (void)memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    struct addrinfo* found = NULL;
+    int status = getaddrinfo(options->host, NULL, &hints, &found);
+    if (status != 0)
+    {
+        (void)fprintf(stderr, TOOL ": cannot resolve host '%s': %s\n", options->host,
+            (status == EAI_SYSTEM) ? strerror(errno) : gai_strerror(status));
+        return false;
+    }
+    freeaddrinfo(found);
+    return true;
+}
+
+/* What a failed connect says: a refusal or an unreachable network is immediate, only ETIMEDOUT
+ * is about the time allowed. */
+static void report_connect_failure(const LOAD_OPTIONS* options, int error)
+{
+    if (error == ETIMEDOUT)
+    {
+        (void)fprintf(stderr, TOOL ": cannot connect to %s port %u: no answer within %d ms\n", options->host,
+            (unsigned)options->port, CONNECT_TIMEOUT_MS);
+        return;
+    }
+    (void)fprintf(stderr, TOOL ": cannot connect to %s port %u: %s%s\n", options->host, (unsigned)options->port,
+        strerror(error), (error == ECONNREFUSED) ? " (nothing listens there)" : "");
+}
+
 /* Connects every connection; false (after one line naming the failure) when one cannot. */
 static bool connections_open(LOAD_RUN* run)
 {
     const LOAD_OPTIONS* options = &run->options;
+    if (!host_resolves(options))
+    {
+        return false;
+    }
     for (uint32_t i = 0; i < options->conns; i++)
     {
         CONNECTION* connection = &run->connections[i];
@@ -387,7 +459,8 @@ static bool connections_open(LOAD_RUN* run)
         }
         if (socket_transport_connect(transport, options->host, options->port, CONNECT_TIMEOUT_MS) != 0)
         {
-            (void)fprintf(stderr, TOOL ": cannot connect to %s port %u: %s\n", options->host, (unsigned)options->port, strerror(errno));
+            /* Codes_SRS_ASOCK_TOOLS_01_017 */
+            report_connect_failure(options, errno);
             socket_transport_destroy(transport);
             return false;
         }
@@ -594,6 +667,7 @@ int main(int argc, char** argv)
         tool_tls_destroy(options->tls_context);
         return TOOL_EXIT_FAILURE;
     }
+    fit_to_fd_limit(options);
     int exit_code = load_run(&run, &stop_signals);
     platform_deinit();
     tool_tls_destroy(options->tls_context);

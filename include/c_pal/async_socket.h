@@ -78,6 +78,13 @@ typedef struct ASYNC_SOCKET_BUFFER_TAG
     uint32_t length;
 } ASYNC_SOCKET_BUFFER;
 
+/* Called once a socket given to async_socket_destroy_async is gone: no callback of it runs or will
+ * run again, so the context of its callbacks may be freed. Runs on a completion-port worker. */
+typedef void (*ON_ASYNC_SOCKET_DESTROY_COMPLETE)(void* context);
+
+/* Room for any address async_socket_get_peer_address writes ("[v6 address]:port" and the NUL). */
+#define ASYNC_SOCKET_ADDRESS_TEXT_SIZE 64
+
 MOCKABLE_FUNCTION(, ASYNC_SOCKET_HANDLE, async_socket_create, EXECUTION_ENGINE_HANDLE, execution_engine, SOCKET_HANDLE, socket_handle);
 MOCKABLE_FUNCTION(, ASYNC_SOCKET_HANDLE, async_socket_create_with_transport, EXECUTION_ENGINE_HANDLE, execution_engine, SOCKET_HANDLE, socket_handle, ON_ASYNC_SOCKET_SEND, on_send, void*, on_send_context, ON_ASYNC_SOCKET_RECV, on_recv, void*, on_recv_context);
 MOCKABLE_FUNCTION(, void, async_socket_destroy, ASYNC_SOCKET_HANDLE, async_socket);
@@ -87,6 +94,20 @@ MOCKABLE_FUNCTION(, void, async_socket_close, ASYNC_SOCKET_HANDLE, async_socket)
 MOCKABLE_FUNCTION(, ASYNC_SOCKET_SEND_SYNC_RESULT, async_socket_send_async, ASYNC_SOCKET_HANDLE, async_socket, const ASYNC_SOCKET_BUFFER*, payload, uint32_t, buffer_count, ON_ASYNC_SOCKET_SEND_COMPLETE, on_send_complete, void*, on_send_complete_context);
 MOCKABLE_FUNCTION(, int, async_socket_receive_async, ASYNC_SOCKET_HANDLE, async_socket, ASYNC_SOCKET_BUFFER*, payload, uint32_t, buffer_count, ON_ASYNC_SOCKET_RECEIVE_COMPLETE, on_receive_complete, void*, on_receive_complete_context);
 MOCKABLE_FUNCTION(, int, async_socket_notify_io_async, ASYNC_SOCKET_HANDLE, async_socket, ASYNC_SOCKET_NOTIFY_IO_TYPE, io_type, ON_ASYNC_SOCKET_NOTIFY_IO_COMPLETE, on_notify_io_complete, void*, on_notify_io_complete_context);
+
+/* Extensions beyond c-pal's async_socket (see docs/api.md, "Lifetimes" and "Writing a server"). */
+
+/* Closes the socket as async_socket_close does and releases the caller's handle, without waiting
+ * for the socket's callbacks on other threads to return: on_destroy_complete is called, on a
+ * worker and never inside this call, once no callback of the socket runs or will run again.
+ * Callable from any thread and from inside any callback. Returns 0; or non-zero (the socket is
+ * untouched and on_destroy_complete is never called) for a NULL argument or no memory. */
+MOCKABLE_FUNCTION(, int, async_socket_destroy_async, ASYNC_SOCKET_HANDLE, async_socket, ON_ASYNC_SOCKET_DESTROY_COMPLETE, on_destroy_complete, void*, on_destroy_complete_context);
+/* Bytes accepted by async_socket_send_async that the kernel has not taken yet (0 for NULL). */
+MOCKABLE_FUNCTION(, uint64_t, async_socket_get_queued_send_bytes, ASYNC_SOCKET_HANDLE, async_socket);
+/* The connected peer as text, "127.0.0.1:5000" or "[::1]:5000". Returns 0, or non-zero (logged)
+ * when the socket is not open or the buffer is too small (ASYNC_SOCKET_ADDRESS_TEXT_SIZE fits). */
+MOCKABLE_FUNCTION(, int, async_socket_get_peer_address, ASYNC_SOCKET_HANDLE, async_socket, char*, buffer, size_t, buffer_size);
 
 #ifdef __cplusplus
 }

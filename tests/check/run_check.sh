@@ -100,10 +100,10 @@ step_tsan() {
     rm -rf "$dir/reports" && mkdir -p "$dir/reports"
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$ROOT/$dir/reports/report"
     status=0
-    ASYNC_SOCKET_STRESS_SCALE=$STRESS_SCALE ctest_run "$dir" "$dir/ctest.log" -L 'integration|stress|tls' || status=$?
+    ASYNC_SOCKET_STRESS_SCALE=$STRESS_SCALE ctest_run "$dir" "$dir/ctest.log" -L 'integration|stress|tls|examples' || status=$?
     unset TSAN_OPTIONS
     reports=$(count_reports "$dir/reports")
-    figures="$(ctest_count "$dir/ctest.log") tests (integration, stress and tls labels, stress scale $STRESS_SCALE%), $reports TSan reports"
+    figures="$(ctest_count "$dir/ctest.log") tests (integration, stress, tls and examples labels, stress scale $STRESS_SCALE%), $reports TSan reports"
     if [ "$reports" -ne 0 ]; then
         head -n 80 "$dir"/reports/report.* || true
         fail tsan "$figures"
@@ -121,11 +121,16 @@ step_valgrind() {
     rm -rf "$dir/reports" && mkdir -p "$dir/reports"
     status=0
     ASYNC_SOCKET_STRESS_SCALE=$STRESS_SCALE ctest_run "$dir" "$dir/ctest.log" -L integration || status=$?
+    # The example server is started by a Python driver, which puts memcheck in front of it.
+    integration_status=$status
+    CHAT_SERVER_WRAPPER="valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --log-file=$ROOT/$dir/reports/memcheck.%p" \
+        ctest_run "$dir" "$dir/ctest.examples.log" -L examples || status=$?
+    [ "$integration_status" -eq 0 ] || status=$integration_status
     runs=$(find "$dir/reports" -name 'memcheck.*' -type f | wc -l | tr -d ' ')
     errors=$(cat "$dir"/reports/memcheck.* 2>/dev/null | sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' | awk '{s += $1} END {print s + 0}')
     definite=$(cat "$dir"/reports/memcheck.* 2>/dev/null | sed -n 's/.*definitely lost: \([0-9,]*\) bytes.*/\1/p' | tr -d , | awk '{s += $1} END {print s + 0}')
     indirect=$(cat "$dir"/reports/memcheck.* 2>/dev/null | sed -n 's/.*indirectly lost: \([0-9,]*\) bytes.*/\1/p' | tr -d , | awk '{s += $1} END {print s + 0}')
-    figures="$(ctest_count "$dir/ctest.log") integration tests in $runs processes: $errors errors, $definite bytes definitely lost, $indirect bytes indirectly lost"
+    figures="$(ctest_count "$dir/ctest.log") integration tests and $(ctest_count "$dir/ctest.examples.log") runs of the example server in $runs processes: $errors errors, $definite bytes definitely lost, $indirect bytes indirectly lost"
     if [ "$errors" -ne 0 ] || [ "$definite" -ne 0 ] || [ "$indirect" -ne 0 ]; then
         grep -l -E 'ERROR SUMMARY: [1-9]|(definitely|indirectly) lost: [1-9]' "$dir"/reports/memcheck.* | head -n 3 | xargs cat || true
         fail valgrind "$figures"

@@ -188,7 +188,7 @@ archive_exports() {
     fi
 }
 # What the public headers declare: the functions by module prefix, and the enum-to-string functions.
-PUBLIC_SYMBOLS='^(async_socket_|platform_|completion_port_|execution_engine_|socket_transport_[a-z]|MU_[A-Z0-9_]+_ToString$)'
+PUBLIC_SYMBOLS='^(async_socket_|threadpool_|platform_|completion_port_|execution_engine_|socket_transport_[a-z]|MU_[A-Z0-9_]+_ToString$)'
 
 echo "consumer: installed $build_dir into a temporary prefix"
 run_case "pkg-config --cflags --libs async_socket (shared)" pkgconfig_shared async_socket "$here/consumer.c"

@@ -42,6 +42,30 @@ def packages(needs):
     return {need.rsplit(":", 1)[-1] for need in needs if need.count(":") >= 2}
 
 
+def check_without_sudo(root):
+    """A user who is not root and has no sudo is told what to run, not `sudo: not found`."""
+    import os
+    import shutil
+    import tempfile
+    with tempfile.TemporaryDirectory() as bin_dir:
+        for tool in ("make", "sh", "id", "dpkg", "pkg-config"):
+            found = shutil.which(tool)
+            if found:
+                os.symlink(found, os.path.join(bin_dir, tool))
+        rule = "probe-no-sudo: ; $(call install_missing,cmd:asock-no-such-command:asock-no-such-package)"
+        result = subprocess.run(["make", "--no-print-directory", "-s", "-C", str(root), "--eval", rule, "probe-no-sudo",
+                                 "SUDO=sudo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30,
+                                env={"PATH": bin_dir, "HOME": os.environ.get("HOME", "/")})
+    problems = []
+    if result.returncode == 0:
+        problems.append("without root and sudo, a missing package did not fail the target")
+    if "installing:" in result.stdout or "sudo: not found" in result.stderr:
+        problems.append("without root and sudo, make tried to install: %r" % (result.stdout + result.stderr))
+    if "apt-get install -y --no-install-recommends asock-no-such-package" not in result.stderr:
+        problems.append("without root and sudo, make does not say what to run as root: %r" % result.stderr)
+    return problems
+
+
 def main(argv):
     if len(argv) != 2:
         print("usage: makefile_needs.py REPO_ROOT", file=sys.stderr)
@@ -61,6 +85,7 @@ def main(argv):
         missing = REQUIRED.get(name, set()) - packages(needs)
         if missing:
             problems.append("%s lacks %s" % (name, " ".join(sorted(missing))))
+    problems.extend(check_without_sudo(root))
     for problem in problems:
         print("makefile_needs: " + problem)
     print("makefile_needs: %d lists checked, %d problems" % (len(used | set(REQUIRED)), len(problems)))

@@ -94,7 +94,7 @@ def bad_flags_exit_2_with_one_line(echo, load):
         (load, [], "--port"),
         (load, ["--port", "0"], "--port"),
         (load, ["--port", "7", "--conns", "0"], "--conns"),
-        (load, ["--port", "7", "--conns", "1001"], "--conns"),
+        (load, ["--port", "7", "--conns", "1000001"], "--conns"),
         (load, ["--port", "7", "--size", "0"], "--size"),
         (load, ["--port", "7", "--size", "16777217"], "--size"),
         (load, ["--port", "7", "--seconds", "0"], "--seconds"),
@@ -370,6 +370,102 @@ def echo_survives_running_out_of_fds(echo, load):
     check(accept_errors < 40, "%d accept error lines: the server spins on EMFILE" % accept_errors)
 
 
+def echo_serves_established_connections_while_out_of_fds(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_008
+    del load
+    limit = 32
+
+    def low_fd_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    process = subprocess.Popen([echo, "--port", "0", "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=low_fd_limit)
+    clients = []
+    try:
+        match = LISTEN_RE.match(process.stdout.readline().rstrip("\n"))
+        check(match is not None, "asock-echo did not start with %d fds" % limit)
+        port = int(match.group(1))
+        established = socket.create_connection(("127.0.0.1", port), timeout=5)
+        clients.append(established)
+        established.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        established.sendall(b"x" * 100)
+        check(len(established.recv(100)) > 0, "no echo before running out of fds")
+        for _ in range(limit + 8):  # more than the server has fds: accept fails with EMFILE
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(0.3)
+        times = []
+        for _ in range(21):
+            start = time.monotonic()
+            established.sendall(b"y" * 100)
+            got = b""
+            while len(got) < 100:
+                data = established.recv(100 - len(got))
+                check(data, "the established connection closed while the server was out of fds")
+                got += data
+            times.append(time.monotonic() - start)
+        median = sorted(times)[len(times) // 2]
+        # a back-off that sleeps in a callback holds the one worker ~100 ms at a time
+        check(median < 0.02, "median echo %.1f ms while out of fds: a worker is blocked" % (median * 1000))
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    finally:
+        for client in clients:
+            client.close()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    check(process.returncode == 0, "asock-echo exited %d: %s" % (process.returncode, err[-2000:]))
+    pauses = err.count("pausing accepts")
+    check(1 <= pauses <= 3, "%d pause lines (one per pause expected): %r" % (pauses, err[-1000:]))
+
+
+def load_names_the_real_cause_of_a_failed_connect(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_017
+    # Tests_SRS_ASYNC_SOCKET_LINUX_99_178
+    del echo
+    result = run([load, "--host", "no-such-host.invalid", "--port", "7", "--seconds", "0.2"], timeout=30)
+    check(result.returncode == 1, "an unresolvable host: exit %d" % result.returncode)
+    check("cannot resolve host 'no-such-host.invalid'" in result.stderr, "no resolve error: %r" % result.stderr)
+    check("No route to host" not in result.stderr, "a name that does not resolve reads as a route: %r" % result.stderr)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = run([load, "--port", str(port), "--seconds", "0.2"], timeout=30)
+    check(time.monotonic() - started < 3, "a refused connect took %.1f s" % (time.monotonic() - started))
+    check(result.returncode == 1, "a refused connect: exit %d" % result.returncode)
+    check("Connection refused" in result.stderr, "the refusal is not named: %r" % result.stderr)
+    check("within" not in result.stderr, "an immediate refusal reads as a timeout: %r" % result.stderr)
+
+
+def load_goes_to_the_fd_limit_and_says_when_it_caps(echo, load):
+    # Tests_SRS_ASOCK_TOOLS_01_016
+    conns = 1500
+
+    def soft_limit(soft, hard):
+        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    server = EchoServer(echo)
+    try:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        check(hard == resource.RLIM_INFINITY or hard >= conns + 64, "the hard fd limit %d is too low for this test" % hard)
+        # a soft limit below the need is raised: every connection is made
+        result = subprocess.run([load, "--port", str(server.port), "--conns", str(conns), "--seconds", "0.5", "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60,
+                                preexec_fn=soft_limit(256, hard))
+        check(result.returncode == 0, "asock-load --conns %d exited %d: %s" % (conns, result.returncode, result.stderr[-500:]))
+        check(json.loads(result.stdout)["conns"] == conns, "the run did not get %d connections: %s" % (conns, result.stdout))
+        # a hard limit below the need caps the run, with a line that says so
+        result = subprocess.run([load, "--port", str(server.port), "--conns", str(conns), "--seconds", "0.5", "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60,
+                                preexec_fn=soft_limit(200, 200))
+        check(result.returncode == 0, "asock-load capped exited %d: %s" % (result.returncode, result.stderr[-500:]))
+        check("caps --conns %d at 168" % conns in result.stderr, "no line about the cap: %r" % result.stderr)
+        check(json.loads(result.stdout)["conns"] == 168, "the capped run: %s" % result.stdout)
+    finally:
+        server.stop()
+
+
 def load_fails_when_nothing_listens(echo, load):
     # Tests_SRS_ASOCK_TOOLS_01_015
     del echo
@@ -399,7 +495,10 @@ CASES = {f.__name__: f for f in (help_exits_0, bad_flags_exit_2_with_one_line, e
                                  load_progress_only_on_a_terminal, run_script_prints_the_table,
                                  load_detects_a_corrupted_byte, echo_stops_cleanly_under_load,
                                  echo_survives_running_out_of_fds,
+                                 echo_serves_established_connections_while_out_of_fds,
                                  load_fails_when_nothing_listens,
+                                 load_names_the_real_cause_of_a_failed_connect,
+                                 load_goes_to_the_fd_limit_and_says_when_it_caps,
                                  echo_cannot_listen_on_a_port_in_use)}
 
 

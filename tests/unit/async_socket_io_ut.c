@@ -1074,6 +1074,63 @@ static void async_socket_dead_link_seen_by_a_send_fails_every_pending_op(void** 
     env_end(env);
 }
 
+/* The log sink is user code: a refused operation logs with no socket lock held, so a sink that
+ * calls back into the same socket (here: a call that takes its lock) does not deadlock. */
+static ASYNC_SOCKET_HANDLE reentrant_sink_socket;
+static atomic_int reentrant_sink_lines;
+
+static void reentrant_sink(void* context, ASYNC_SOCKET_LOG_LEVEL level, const char* file, int line, const char* function, const char* message)
+{
+    (void)async_socket_get_queued_send_bytes(reentrant_sink_socket);
+    (void)atomic_fetch_add(&reentrant_sink_lines, 1);
+    log_capture_sink(context, level, file, line, function, message);
+}
+
+static atomic_int refused_send_returned;
+
+static void* refused_send_main(void* arg)
+{
+    uint8_t data[8] = {0};
+    ASYNC_SOCKET_BUFFER buffer = {.buffer = data, .length = sizeof(data)};
+    CB late;
+    cb_init(&late);
+    (void)async_socket_send_async((ASYNC_SOCKET_HANDLE)arg, &buffer, 1, on_send_cb, &late);
+    atomic_store(&refused_send_returned, 1);
+    return NULL;
+}
+
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_171 */
+static void async_socket_logs_a_refused_operation_with_no_lock_held(void** state)
+{
+    (void)state;
+    ENV env = env_begin();
+    DEAD_LINK d;
+    dead_link_begin(&d);
+    script_add(&d.t, &d.t.send_script, ETIMEDOUT);
+    for (int i = 0; i < 4; i++)
+    {
+        script_add(&d.t, &d.t.send_script, EPIPE);
+    }
+    assert_int_equal(shutdown(d.fds[1], SHUT_WR), 0);
+    for (int i = 0; i < DEAD_LINK_OPS; i++)
+    {
+        TEST_WAIT_UNTIL(atomic_load(&d.sent[i].calls) == 1 && atomic_load(&d.received[i].calls) == 1, 2000);
+    }
+    reentrant_sink_socket = d.s;
+    atomic_store(&reentrant_sink_lines, 0);
+    atomic_store(&refused_send_returned, 0);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
+    async_socket_log_set_sink(reentrant_sink, &log_capture);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, refused_send_main, d.s), 0);
+    TEST_WAIT_UNTIL(atomic_load(&refused_send_returned) == 1, 2000); /* a deadlock never returns */
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    assert_int_equal(atomic_load(&reentrant_sink_lines), 1);
+    dead_link_check_and_end(&d);
+    env_end(env);
+}
+
 /* The same when a receive is the one told ETIMEDOUT: the sends waiting for room fail with it. */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_036 */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_037 */
@@ -1321,6 +1378,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(async_socket_notify_io_async_completes_with_error_on_a_socket_error),
     cmocka_unit_test(async_socket_receive_async_completes_with_error_on_a_socket_error),
     cmocka_unit_test(async_socket_dead_link_seen_by_a_send_fails_every_pending_op),
+    cmocka_unit_test(async_socket_logs_a_refused_operation_with_no_lock_held),
     cmocka_unit_test(async_socket_dead_link_seen_by_a_receive_fails_every_pending_op),
     cmocka_unit_test(async_socket_error_after_a_reset_does_not_fail_later_ops),
     cmocka_unit_test(async_socket_events_with_nothing_pending_are_ignored),
