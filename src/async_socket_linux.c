@@ -222,6 +222,8 @@ typedef struct ASYNC_SOCKET_TAG
     bool hung_up : 1;        /* a hang-up or error was reported: only EAGAIN proves "no data" */
     bool write_busy : 1;     /* a thread is sending; only it touches the send side */
     bool destroy_waits : 1;  /* a destroy waits in destroy_waits for the teardown */
+    bool counts_queued : 1;  /* the kernel reports the bytes left after each read (TCP_INQ);
+                              * set at open, read under the lock like the other flags */
     /* The first errno that ended the connection (a dead link, or a peer that closed it; see
      * note_transport_error), 0 while none. After a dead link every pending and later operation
      * fails with ERROR: see link_failed. */
@@ -751,7 +753,18 @@ static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* b
     return IO_DONE;
 }
 
-static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op)
+/* One recvmsg; with `queued`, *queued gets the kernel's count of the bytes left after it (-1: no
+ * count). */
+static ssize_t default_recv(ASYNC_SOCKET* socket, struct iovec* iov, int iov_count, int* queued)
+{
+    if (queued != NULL)
+    {
+        return socket_transport__recvv_inq(transport_of(socket), iov, iov_count, queued);
+    }
+    return socket_transport__recvv(transport_of(socket), iov, iov_count);
+}
+
+static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op, int* queued)
 {
     ssize_t result;
     if (uses_default_transport(socket))
@@ -759,7 +772,7 @@ static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op)
         /* scatter over every buffer in one recvmsg */
         struct iovec iov[MAX_IOV];
         int n = fill_iov(iov, MAX_IOV, op_buffers(op), op->buffer_count, op->index, op->offset);
-        return socket_transport__recvv(transport_of(socket), iov, n);
+        return default_recv(socket, iov, n, queued);
     }
     ASYNC_SOCKET_BUFFER* buffer = &op_buffers(op)[op->index];
     do
@@ -788,13 +801,17 @@ static size_t bytes_asked(const ASYNC_SOCKET* socket, const OP* op)
 typedef enum EMPTINESS_TAG
 {
     MAYBE_MORE,   /* the transport may hold more data */
-    SHORT_READ,   /* a TCP socket gave less than asked: empty, unless an end of stream waits */
+    SHORT_READ,   /* a TCP socket without a queued count gave less than asked: empty, unless an
+                   * end of stream waits */
+    NONE_QUEUED,  /* the kernel counted 0 bytes left after the read: empty, unless an end of
+                   * stream or an error waits */
     WOULD_BLOCK   /* the transport said EAGAIN: empty */
 } EMPTINESS;
 
 /* Fills a receive with what the transport has now. IO_DONE (progress > 0) when data came in;
- * *emptiness tells what the last call says about data left in the transport. */
-static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness)
+ * *emptiness tells what the last call says about data left in the transport. `counted`: the fd
+ * reports the bytes left after each read (counts_queued). */
+static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, bool counted, EMPTINESS* emptiness)
 {
     *emptiness = MAYBE_MORE;
     for (;;)
@@ -804,7 +821,8 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness
             return IO_CLOSED; /* a hook closed the socket: call the transport no more */
         }
         size_t asked = bytes_asked(socket, op);
-        ssize_t received = transport_recv_once(socket, op);
+        int queued = -1;
+        ssize_t received = transport_recv_once(socket, op, counted ? &queued : NULL);
         if (received < 0)
         {
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_088 */
@@ -819,6 +837,23 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness
             return (op_progress(op) > 0) ? IO_DONE : IO_EOF;
         }
         advance(op_buffers(op), op->buffer_count, &op->index, &op->offset, (size_t)received);
+        if (queued >= 0)
+        {
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_99_152: the kernel's count decides, not the length of
+             * the read: a read that filled the buffer with nothing left behind needs no call that
+             * would only say EAGAIN, and one that TCP's urgent mark cut short goes on */
+            if (queued == 0)
+            {
+                /* Codes_SRS_ASYNC_SOCKET_LINUX_99_153 */
+                *emptiness = NONE_QUEUED;
+                return IO_DONE;
+            }
+            if (op->index >= op->buffer_count)
+            {
+                return IO_DONE;
+            }
+            continue;
+        }
         if ((size_t)received < asked)
         {
             /* A TCP socket that returns less than asked for had nothing more queued (a later
@@ -1183,8 +1218,10 @@ static void distribute_received(ASYNC_SOCKET* socket, size_t received)
 static size_t dispatch_receives_scattered(ASYNC_SOCKET* socket, struct iovec* iov, int iov_count, size_t asked)
 {
     uint32_t seen = socket->in_seq;
+    int queued = -1;
+    bool counted = socket->counts_queued;
     unlock_for_io(socket);
-    ssize_t received = socket_transport__recvv(transport_of(socket), iov, iov_count);
+    ssize_t received = default_recv(socket, iov, iov_count, counted ? &queued : NULL);
     int error = errno;
     relock_after_io(socket);
     if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
@@ -1192,7 +1229,10 @@ static size_t dispatch_receives_scattered(ASYNC_SOCKET* socket, struct iovec* io
         return 0; /* close took the receives meanwhile: they are not ours */
     }
     bool would_block = received < 0 && (error == EAGAIN || error == EWOULDBLOCK);
-    bool short_read = received > 0 && (size_t)received < asked && sys_short_recv_means_empty() && !socket->hung_up;
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_152: with a queued count, the count says whether the
+     * socket is empty; without one, a short read does (see dispatch_one_receive) */
+    bool short_read = received > 0 && (queued >= 0 ? queued == 0 : ((size_t)received < asked && sys_short_recv_means_empty())) &&
+        !socket->hung_up;
     if ((would_block || short_read) && socket->in_seq == seen)
     {
         socket->readable = false; /* see dispatch_one_receive */
@@ -1248,10 +1288,11 @@ static size_t dispatch_one_receive(ASYNC_SOCKET* socket)
      * receives, and close waits for the dispatcher before it abandons the queue. */
     OP* op = queue_head(&socket->receives);
     uint32_t seen = socket->in_seq;
+    bool counted = socket->counts_queued;
     unlock_for_io(socket);
 
     EMPTINESS emptiness;
-    IO_STATUS status = receive_into(socket, op, &emptiness);
+    IO_STATUS status = receive_into(socket, op, counted, &emptiness);
     int error = errno;
 
     relock_after_io(socket);
@@ -1261,7 +1302,7 @@ static size_t dispatch_one_receive(ASYNC_SOCKET* socket)
     }
     /* A short read leaves an end of stream that arrived with the data unreported, and its
      * event is already spent: after a hang-up only EAGAIN proves the socket empty. */
-    bool empty = (emptiness == WOULD_BLOCK) || (emptiness == SHORT_READ && !socket->hung_up);
+    bool empty = (emptiness == WOULD_BLOCK) || ((emptiness == SHORT_READ || emptiness == NONE_QUEUED) && !socket->hung_up);
     if (empty && socket->in_seq == seen)
     {
         socket->readable = false;
@@ -1575,9 +1616,13 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     bool ok = socket_transport_set_nonblocking(transport_of(async_socket)) == 0 &&
         completion_port_add(async_socket->port, socket_transport_get_underlying_socket(transport_of(async_socket)), &async_socket->io) == 0;
 
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_151 */
+    bool counted = ok && uses_default_transport(async_socket) && socket_transport__enable_queued_count(transport_of(async_socket));
+
     lock_acquire(&async_socket->lock);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_032 */
     async_socket->state = ok ? STATE_OPEN : STATE_NEW;
+    async_socket->counts_queued = counted;
     if (ok && !uses_default_transport(async_socket))
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_041: a custom transport may hold data, or room, that the
