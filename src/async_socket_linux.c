@@ -184,7 +184,7 @@ static bool closing_on_this_thread(const void* socket)
     return false;
 }
 
-/* What only a socket with a custom transport or an execution engine needs: kept out of the
+/* What only a socket with a custom transport needs (with its engine, if any): kept out of the
  * default socket, which is the one there are 10,000s of. */
 typedef struct SOCKET_EXTRAS_TAG
 {
@@ -201,7 +201,10 @@ typedef struct ASYNC_SOCKET_TAG
 {
     COMPLETION_PORT_IO io;
     COMPLETION_PORT_HANDLE port;
-    SOCKET_EXTRAS* extras;               /* NULL for the default transport without an engine */
+    /* A custom transport's SOCKET_EXTRAS; for the default transport with an execution engine, the
+     * engine itself with EXTRAS_ENGINE_TAG set (c-pal code passes an engine to every create, and
+     * an allocation for it would cost 48 bytes per socket); 0 for neither. See extras_of. */
+    uintptr_t extras;
     struct SOCKET_TRANSPORT_TAG transport; /* the socket's transport, made in place (transport_of) */
     atomic_int refcount;
     LOCK lock;
@@ -258,9 +261,27 @@ static atomic_uint waiters;
 
 /* Whether the socket moves its bytes itself (sendmsg/recvmsg over all buffers) rather than through
  * custom hooks. Fixed at create; read without the lock. */
+/* Engine handles are heap pointers, so their low bit is free for the tag. */
+#define EXTRAS_ENGINE_TAG ((uintptr_t)1)
+
+static inline SOCKET_EXTRAS* extras_of(const ASYNC_SOCKET* socket)
+{
+    return ((socket->extras & EXTRAS_ENGINE_TAG) != 0) ? NULL : (SOCKET_EXTRAS*)socket->extras;
+}
+
+static EXECUTION_ENGINE_HANDLE engine_of(const ASYNC_SOCKET* socket)
+{
+    if ((socket->extras & EXTRAS_ENGINE_TAG) != 0)
+    {
+        return (EXECUTION_ENGINE_HANDLE)(socket->extras & ~EXTRAS_ENGINE_TAG);
+    }
+    return (socket->extras == 0) ? NULL : ((SOCKET_EXTRAS*)socket->extras)->execution_engine;
+}
+
 static inline bool uses_default_transport(const ASYNC_SOCKET* socket)
 {
-    return socket->extras == NULL || socket->extras->on_send == NULL;
+    const SOCKET_EXTRAS* extras = extras_of(socket);
+    return extras == NULL || extras->on_send == NULL;
 }
 
 static SOCKET_TRANSPORT_HANDLE transport_of(ASYNC_SOCKET* socket)
@@ -543,14 +564,12 @@ static void socket_teardown(ASYNC_SOCKET* socket)
     socket_transport__deinit(transport_of(socket));
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_022 */
     completion_port_dec_ref(socket->port);
-    if (socket->extras != NULL)
+    EXECUTION_ENGINE_HANDLE engine = engine_of(socket);
+    if (engine != NULL)
     {
-        if (socket->extras->execution_engine != NULL)
-        {
-            execution_engine_dec_ref(socket->extras->execution_engine);
-        }
-        sys_free(socket->extras);
+        execution_engine_dec_ref(engine);
     }
+    sys_free(extras_of(socket));
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_023 */
     while (socket->free_ops != NULL)
     {
@@ -709,7 +728,7 @@ static ssize_t transport_send_once(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFF
     do
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_004 */
-        result = socket->extras->on_send(socket->extras->on_send_context, socket, (const char*)buffers[index].buffer + offset, *offered);
+        result = extras_of(socket)->on_send(extras_of(socket)->on_send_context, socket, (const char*)buffers[index].buffer + offset, *offered);
     } while (result < 0 && errno == EINTR);
     return result;
 }
@@ -778,7 +797,7 @@ static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op, int* queued)
     do
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_083 */
-        result = socket->extras->on_recv(socket->extras->on_recv_context, socket, (char*)buffer->buffer + op->offset, buffer->length - op->offset);
+        result = extras_of(socket)->on_recv(extras_of(socket)->on_recv_context, socket, (char*)buffer->buffer + op->offset, buffer->length - op->offset);
     } while (result < 0 && errno == EINTR);
     return result;
 }
@@ -1489,21 +1508,27 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
         return NULL;
     }
     bool default_transport = (on_send == on_socket_send && on_recv == on_socket_recv);
-    if (!default_transport || execution_engine != NULL)
+    if (default_transport && ((uintptr_t)execution_engine & EXTRAS_ENGINE_TAG) == 0)
     {
-        socket->extras = sys_malloc(sizeof(SOCKET_EXTRAS));
-        if (socket->extras == NULL)
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_154: the engine needs no allocation of its own */
+        socket->extras = (execution_engine == NULL) ? 0 : ((uintptr_t)execution_engine | EXTRAS_ENGINE_TAG);
+    }
+    else
+    {
+        SOCKET_EXTRAS* extras = sys_malloc(sizeof(SOCKET_EXTRAS));
+        if (extras == NULL)
         {
             LogError("cannot allocate the transport hooks of an async socket for fd=%d", socket_handle);
             completion_port_dec_ref(socket->port);
             sys_free(socket);
             return NULL;
         }
-        socket->extras->execution_engine = execution_engine;
-        socket->extras->on_send = default_transport ? NULL : on_send;
-        socket->extras->on_send_context = on_send_context;
-        socket->extras->on_recv = default_transport ? NULL : on_recv;
-        socket->extras->on_recv_context = on_recv_context;
+        extras->execution_engine = execution_engine;
+        extras->on_send = default_transport ? NULL : on_send;
+        extras->on_send_context = on_send_context;
+        extras->on_recv = default_transport ? NULL : on_recv;
+        extras->on_recv_context = on_recv_context;
+        socket->extras = (uintptr_t)extras;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_020: an INVALID_SOCKET is accepted here and refused by
      * open (SRS_ASYNC_SOCKET_LINUX_11_003). The transport lives in the socket and cannot fail,
