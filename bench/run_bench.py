@@ -1,6 +1,14 @@
 #!/usr/bin/env python3
 """Runs the async_socket benchmark and prints a Markdown table of medians.
 
+The library's programs are written the way users write them (bench/bench_async_socket.c: an
+execution engine passed to create, receives sized to the bytes expected, the server's next
+receive posted from its send callback, the client's inside its receive callback before the next
+send), and the targets of issue 12 apply to those rows. The "tls" scenario runs the library's TLS
+layer against a hand-written non-blocking OpenSSL loop, both pinned to the same TLS 1.3 suite
+(BENCH_TLS_CIPHERSUITES, default TLS_AES_256_GCM_SHA384), and the loop once more with
+SSL_OP_ENABLE_KTLS.
+
 The three implementations of every scenario (this library, a hand-written single-threaded epoll
 loop, libuv) run interleaved, A B C, B C A, C A B, ..., for several rounds; the table shows the
 median of each figure, the ratios library/epoll-loop and library/libuv, and PASS/FAIL against the
@@ -9,7 +17,7 @@ targets of the issue. Syscalls per ping-pong round trip come from separate short
 also written to BUILD_DIR/results.md.
 
 usage: python3 bench/run_bench.py BUILD_DIR [--rounds N] [--duration-ms N] [--warmup-ms N]
-           [--scenarios pp1,pp100,pp16k,stream,idle] [--pairs N] [--strace-roundtrips N]
+           [--scenarios pp1,pp100,pp16k,stream,idle,tls] [--pairs N] [--strace-roundtrips N]
            [--no-strace] [--lib-workers 1,2]
 Environment defaults: BENCH_ROUNDS (3), BENCH_DURATION_MS (2000), BENCH_WARMUP_MS (300).
 Python 3 standard library only.
@@ -34,7 +42,11 @@ LIBUV = "libuv"
 BINARIES = {LIB: "bench_async_socket", EPOLL: "bench_epoll", LIBUV: "bench_libuv"}
 COLUMN_TITLES = {LIB: "async_socket", EPOLL: "epoll loop", LIBUV: "libuv"}
 
-SCENARIOS = ["pp1", "pp100", "pp16k", "stream", "idle"]
+SCENARIOS = ["pp1", "pp100", "pp16k", "stream", "idle", "tls"]
+# The TLS scenario has programs of its own: the library's TLS layer and a hand-written OpenSSL
+# loop (no libuv column); the loop runs once more with SSL_OP_ENABLE_KTLS (BENCH_TLS_KTLS=1).
+TLS_BINARIES = {LIB: "bench_tls_async_socket", EPOLL: "bench_tls_epoll"}
+KTLS = "epoll-ktls"
 PING_PONG = ["pp1", "pp100", "pp16k"]
 SCENARIO_TITLES = {
     "pp1": "ping-pong 1 × 64 B",
@@ -42,6 +54,7 @@ SCENARIO_TITLES = {
     "pp16k": "ping-pong 1 × 16 KiB",
     "stream": "streaming 4 × 64 KiB outstanding",
     "idle": "idle pairs, 1 byte each way",
+    "tls": "TLS 1.3 full duplex, 4 × 64 KiB outstanding each way",
 }
 RUN_TIMEOUT_S = 180
 
@@ -223,15 +236,22 @@ def main():
     for workers in args.lib_workers:
         impls.append((f"{LIB}-w{workers}", binaries[LIB], {"ASYNC_SOCKET_WORKERS": str(workers)}))
     names = [name for name, _, _ in impls]
+    tls_impls = []
+    if "tls" in args.scenarios:
+        tls_binaries = {impl: find_binary(args.build_dir, name) for impl, name in TLS_BINARIES.items()}
+        tls_impls = [(name, tls_binaries[LIB] if name.startswith(LIB) else tls_binaries[EPOLL], env_extra)
+                     for name, _, env_extra in impls if name != LIBUV]
+        tls_impls.append((KTLS, tls_binaries[EPOLL], {"BENCH_TLS_KTLS": "1"}))
 
-    results = {(scenario, name): [] for scenario in args.scenarios for name in names}
+    results = {(scenario, name): [] for scenario in args.scenarios for name in names + [KTLS]}
     log = sys.stderr
     print(f"run_bench: {args.rounds} rounds x {len(args.scenarios)} scenarios x {len(impls)} implementations, "
           f"{args.duration_ms} ms measured + {args.warmup_ms} ms warm-up per timed run", file=log)
     for round_index in range(args.rounds):
         for scenario_index, scenario in enumerate(args.scenarios):
-            shift = (round_index + scenario_index) % len(impls)
-            order = impls[shift:] + impls[:shift]
+            runnable = tls_impls if scenario == "tls" else impls
+            shift = (round_index + scenario_index) % len(runnable)
+            order = runnable[shift:] + runnable[:shift]
             for name, binary, env_extra in order:
                 fields = run_one(binary, scenario, args, env_extra)
                 results[(scenario, name)].append(fields)
@@ -239,7 +259,7 @@ def main():
                     summary = "FAILED: " + fields.get("error", "?")
                 elif scenario == "idle":
                     summary = f"{fields.get('bytes_per_socket')} B/socket, wake {fields.get('wake_ms')} ms"
-                elif scenario == "stream":
+                elif scenario in ("stream", "tls"):
                     summary = f"{fields.get('mb_per_s')} MB/s"
                 else:
                     summary = f"{fields.get('ops_per_s')} rt/s, p50 {fields.get('p50_us')} us"
@@ -368,6 +388,25 @@ def main():
             allocs = values_of(scenario, "allocs_per_op")
             add_row("", "heap allocations / socket wake (rounds 2+)", allocs, decimals=3)
             note_allocs(scenario)
+
+        elif scenario == "tls":
+            mbs = values_of(scenario, "mb_per_s")
+            r_e = ratio(mbs[0], mbs[1])
+            intact = all_ok(scenario, LIB)
+            add_row(title, "MB/s each way", mbs, r_e, None, "≥ 1.00 × OpenSSL loop, data intact",
+                    r_e is not None and r_e >= 1.00 and intact, decimals=0)
+            add_row("", "data intact (all runs)", ["yes" if all_ok(scenario, n) else ("n/a" if n == LIBUV else "NO") for n in names])
+            cpu = values_of(scenario, "cpu_pct")
+            add_row("", "process CPU %", cpu, ratio(cpu[0], cpu[1]))
+            ktls_runs = [r for r in results.get((scenario, KTLS), []) if r.get("ok") == "1"]
+            ktls_mbs = median_of(ktls_runs, "mb_per_s")
+            engaged = "yes" if ktls_runs and all(r.get("ktls_send") == "1" and r.get("ktls_recv") == "1" for r in ktls_runs) else "no"
+            add_row("", f"OpenSSL loop with SSL_OP_ENABLE_KTLS: MB/s each way (kernel TLS engaged: {engaged})",
+                    [None, ktls_mbs, None] + [None] * (len(names) - 3), ratio(mbs[0], ktls_mbs), None, decimals=0)
+            ciphers = sorted({r.get("cipher", "?") for n in names for r in results.get((scenario, n), []) if r.get("ok") == "1"})
+            add_row("", "cipher suite (pinned in both)", [", ".join(ciphers)] + [""] * (len(names) - 1))
+            allocs = values_of(scenario, "allocs_per_op")
+            add_row("", "heap allocations / 64 KiB received", allocs, decimals=3)
 
     if any(v is not None for v in alloc_max.values()):
         worst = [alloc_max[name] for name in names]
