@@ -141,6 +141,49 @@ static void urgent_byte_arriving_under_a_pending_receive_is_delivered_in_place(v
     env_end(&mark);
 }
 
+/* Two receives posted together are filled by one scattered recvmsg (99_027); when that read
+ * stops at the urgent mark, the count still says bytes are queued, and the second receive gets
+ * them. */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_152 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_027 */
+static void urgent_byte_under_receives_posted_together_is_delivered_in_place(void** state)
+{
+    (void)state;
+    LEAK_MARK mark;
+    env_begin(&mark);
+    int fds[2];
+    make_pair(fds, 0, 0);
+    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    send_with_urgent_byte(fds[1]);
+    wait_until_acknowledged(fds[1]);
+
+    ONE_RX first;
+    ONE_RX second;
+    uint8_t first_buffer[64];
+    uint8_t second_buffer[64];
+    one_rx_post(socket, &first, first_buffer, sizeof(first_buffer));
+    one_rx_post(socket, &second, second_buffer, sizeof(second_buffer));
+    TEST_WAIT_UNTIL(atomic_load(&first.done) != 0, 5000);
+    assert_int_equal(atomic_load(&first.result), ASYNC_SOCKET_RECEIVE_OK);
+    uint32_t have = atomic_load(&first.bytes);
+    char got[URGENT_LENGTH + 1] = {0};
+    assert_true(have > 0 && have <= URGENT_LENGTH);
+    (void)memcpy(got, first_buffer, have);
+    if (have < URGENT_LENGTH)
+    {
+        TEST_WAIT_UNTIL(atomic_load(&second.done) != 0, 5000);
+        assert_int_equal(atomic_load(&second.result), ASYNC_SOCKET_RECEIVE_OK);
+        uint32_t more = atomic_load(&second.bytes);
+        assert_int_equal(have + more, URGENT_LENGTH);
+        (void)memcpy(got + have, second_buffer, more);
+    }
+    assert_string_equal(got, urgent_stream);
+
+    async_socket_destroy(socket);
+    assert_int_equal(close(fds[1]), 0);
+    env_end(&mark);
+}
+
 /* The decision of 99_151, seen from outside: the fd keeps urgent data inline, so there is no
  * out-of-band byte to read apart from the stream (recv(MSG_OOB) says EINVAL). */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_151 */
@@ -257,6 +300,7 @@ static void end_of_stream_right_after_a_read_that_filled_its_receive_is_reported
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(urgent_byte_queued_before_the_receive_is_delivered_in_place_and_the_rest_follows),
     cmocka_unit_test(urgent_byte_arriving_under_a_pending_receive_is_delivered_in_place),
+    cmocka_unit_test(urgent_byte_under_receives_posted_together_is_delivered_in_place),
     cmocka_unit_test(open_keeps_urgent_data_in_the_stream),
     cmocka_unit_test(receive_sized_to_the_message_costs_one_recvmsg_per_message),
     cmocka_unit_test(end_of_stream_right_after_a_read_that_filled_its_receive_is_reported),
