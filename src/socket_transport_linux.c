@@ -561,7 +561,7 @@ ssize_t socket_transport__recvv_inq(SOCKET_TRANSPORT_HANDLE socket_transport, st
     {
         struct cmsghdr header;
         char room[CMSG_SPACE(sizeof(int))];
-    } control;
+    } control = {.room = {0}}; /* a seam that returns data without control data leaves no stale header */
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iov_count, .msg_control = &control, .msg_controllen = sizeof(control)};
     ssize_t result;
     do
