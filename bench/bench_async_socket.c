@@ -1,5 +1,9 @@
 /* The scenarios written with this library's public API (platform_init, async_socket_create,
- * async_socket_open_async, async_socket_send_async, async_socket_receive_async, ...).
+ * async_socket_open_async, async_socket_send_async, async_socket_receive_async, ...), the way
+ * users write them: an execution engine from execution_engine_create(NULL) passed to every
+ * async_socket_create, ping-pong receives sized to the bytes still expected, the server posting
+ * its next receive from the callback of its echo's send, the client posting its next receive
+ * inside its receive callback before it sends the next ping.
  *
  * Callbacks run on the completion port's worker threads (default: completion_port_default_worker_count(), half the CPUs), and a send the
  * kernel takes whole completes inside async_socket_send_async. A connection's traffic is driven
@@ -16,6 +20,7 @@
 #include <unistd.h>
 
 #include "c_pal/async_socket.h"
+#include "c_pal/execution_engine.h"
 #include "c_pal/platform.h"
 
 #include "bench_common.h"
@@ -24,6 +29,7 @@
 #define WAIT_LIMIT_NS (20ull * 1000000000ull)
 
 static BENCH_CONFIG config;
+static EXECUTION_ENGINE_HANDLE engine; /* passed to every async_socket_create, as c-pal code does */
 static atomic_int phase;
 static atomic_bool tearing_down;
 
@@ -72,7 +78,7 @@ static void on_open_complete(void* context, ASYNC_SOCKET_OPEN_RESULT open_result
 static ASYNC_SOCKET_HANDLE wrap(int fd)
 {
     ASYNC_SOCKET_OPEN_RESULT open_result = ASYNC_SOCKET_OPEN_ERROR;
-    ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, fd);
+    ASYNC_SOCKET_HANDLE socket = async_socket_create(engine, fd);
     if (socket == NULL)
     {
         fail("async_socket_create failed");
@@ -116,15 +122,16 @@ static void report_workers(char* extra, size_t size, const char* more)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Ping-pong: the client's receive callback checks the pong, records the round trip, reposts its
- * receive and sends the next ping; the server's posts its next receive and echoes the message
- * from the buffer it arrived in. 64 KiB receives; a message may arrive in several pieces.
+ * Ping-pong: the client's receive callback checks the pong, records the round trip, posts its
+ * next receive and then sends the next ping; the server's receive callback echoes the message
+ * from the buffer it arrived in, and the echo's send callback posts the server's next receive
+ * (the buffer is free again then). Every receive asks for exactly the bytes of the message still
+ * missing, as a framed protocol does; a message may arrive in several pieces.
  *
- * A send's buffer must stay untouched until the send completes, and a send that completes inline
+ * A ping's buffer must stay untouched until its send completes, and a send that completes inline
  * calls back only after its sendmsg returned, by which time the thread may have been preempted
- * for several round trips. So each side cycles through TX_RING buffers (the client's pings, the
- * server's receive buffers), and when the next one is still in use, the action that needs it
- * (sending the ping, posting the server's receive) is handed to that buffer's send completion.
+ * for several round trips. So the client cycles through TX_RING ping buffers, and when the next
+ * one is still in use, sending the ping is handed to that buffer's send completion.
  * ------------------------------------------------------------------------------------------- */
 
 #define TX_RING 4u
@@ -152,8 +159,7 @@ typedef struct CONN_TAG
     ASYNC_SOCKET_HANDLE server;
     uint8_t* client_buffer;            /* the client's receive buffer */
     TX_BUFFER pings[TX_RING];          /* the client's messages */
-    TX_BUFFER server_buffers[TX_RING]; /* the server receives into one and echoes from it */
-    uint32_t server_current;
+    uint8_t* server_buffer;            /* the server receives into it and echoes from it */
     uint32_t client_have;
     uint32_t server_have;
     ASYNC_SOCKET_BUFFER client_receive;
@@ -215,7 +221,7 @@ static void send_message(ASYNC_SOCKET_HANDLE socket, TX_BUFFER* tx)
 static void post_client_receive(CONN* conn)
 {
     conn->client_receive.buffer = conn->client_buffer + conn->client_have;
-    conn->client_receive.length = BENCH_RECV_BUFFER_SIZE - conn->client_have;
+    conn->client_receive.length = config.message_size - conn->client_have;
     if (async_socket_receive_async(conn->client, &conn->client_receive, 1, on_client_received, conn) != 0)
     {
         fail("async_socket_receive_async failed");
@@ -224,8 +230,8 @@ static void post_client_receive(CONN* conn)
 
 static void post_server_receive(CONN* conn)
 {
-    conn->server_receive.buffer = conn->server_buffers[conn->server_current].data + conn->server_have;
-    conn->server_receive.length = BENCH_RECV_BUFFER_SIZE - conn->server_have;
+    conn->server_receive.buffer = conn->server_buffer + conn->server_have;
+    conn->server_receive.length = config.message_size - conn->server_have;
     if (async_socket_receive_async(conn->server, &conn->server_receive, 1, on_server_received, conn) != 0)
     {
         fail("async_socket_receive_async failed");
@@ -295,10 +301,24 @@ static void on_client_received(void* context, ASYNC_SOCKET_RECEIVE_RESULT result
     }
 }
 
+/* The echo went out: its buffer is free for the next message. */
+static void on_echo_sent(void* context, ASYNC_SOCKET_SEND_RESULT send_result)
+{
+    CONN* conn = context;
+    if (atomic_load_explicit(&tearing_down, memory_order_relaxed))
+    {
+        return;
+    }
+    if (send_result != ASYNC_SOCKET_SEND_OK)
+    {
+        fail("an echo send failed");
+    }
+    post_server_receive(conn);
+}
+
 static void on_server_received(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint32_t bytes_received)
 {
     CONN* conn = context;
-    TX_BUFFER* echo;
 
     if (result != ASYNC_SOCKET_RECEIVE_OK || bytes_received == 0)
     {
@@ -314,18 +334,12 @@ static void on_server_received(void* context, ASYNC_SOCKET_RECEIVE_RESULT result
         post_server_receive(conn);
         return;
     }
-    if (conn->server_have > config.message_size)
-    {
-        fail("more than one message in flight");
-    }
-    echo = &conn->server_buffers[conn->server_current];
     conn->server_have = 0;
-    conn->server_current = (conn->server_current + 1u) % TX_RING;
-    if (free_or_wait(&conn->server_buffers[conn->server_current]))
+    ASYNC_SOCKET_BUFFER buffer = { .buffer = conn->server_buffer, .length = config.message_size };
+    if (async_socket_send_async(conn->server, &buffer, 1, on_echo_sent, conn) != ASYNC_SOCKET_SEND_SYNC_OK)
     {
-        post_server_receive(conn);
+        fail("async_socket_send_async failed");
     }
-    send_message(conn->server, echo);
 }
 
 static void run_ping_pong(void)
@@ -354,24 +368,21 @@ static void run_ping_pong(void)
         }
         conn->client = wrap(client_fd);
         conn->server = wrap(server_fd);
-        conn->client_buffer = malloc(BENCH_RECV_BUFFER_SIZE);
+        conn->client_buffer = malloc(config.message_size);
+        conn->server_buffer = malloc(config.message_size);
         for (uint32_t k = 0; k < TX_RING; k++)
         {
             conn->pings[k].data = malloc(config.message_size);
-            conn->server_buffers[k].data = malloc(BENCH_RECV_BUFFER_SIZE);
-            if (conn->pings[k].data == NULL || conn->server_buffers[k].data == NULL)
+            if (conn->pings[k].data == NULL)
             {
                 fail("out of memory");
             }
             bench_message_fill(conn->pings[k].data, config.message_size, 0);
             atomic_init(&conn->pings[k].state, TX_FREE);
-            atomic_init(&conn->server_buffers[k].state, TX_FREE);
             conn->pings[k].conn = conn;
-            conn->server_buffers[k].conn = conn;
             conn->pings[k].resume = send_ping;
-            conn->server_buffers[k].resume = post_server_receive;
         }
-        if (conn->client_buffer == NULL)
+        if (conn->client_buffer == NULL || conn->server_buffer == NULL)
         {
             fail("out of memory");
         }
@@ -443,10 +454,10 @@ static void run_ping_pong(void)
     for (uint32_t i = 0; i < count; i++)
     {
         free(conns[i].client_buffer);
+        free(conns[i].server_buffer);
         for (uint32_t k = 0; k < TX_RING; k++)
         {
             free(conns[i].pings[k].data);
-            free(conns[i].server_buffers[k].data);
         }
     }
     free(conns);
@@ -816,6 +827,11 @@ int main(int argc, char** argv)
     {
         fail("platform_init failed");
     }
+    engine = execution_engine_create(NULL);
+    if (engine == NULL)
+    {
+        fail("execution_engine_create failed");
+    }
     switch (config.kind)
     {
     case BENCH_PING_PONG:
@@ -827,7 +843,10 @@ int main(int argc, char** argv)
     case BENCH_IDLE:
         run_idle();
         break;
+    case BENCH_TLS:
+        fail("the tls scenario is run by bench_tls_async_socket and bench_tls_epoll");
     }
+    execution_engine_dec_ref(engine);
     platform_deinit();
     return 0;
 }

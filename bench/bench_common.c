@@ -104,10 +104,11 @@ void bench_counted_free(void* ptr)
 static void usage(const char* program)
 {
     (void)fprintf(stderr,
-        "usage: %s <pp1|pp100|pp16k|stream|idle> [--duration-ms N] [--warmup-ms N] [--roundtrips N]"
+        "usage: %s <pp1|pp100|pp16k|stream|idle|tls> [--duration-ms N] [--warmup-ms N] [--roundtrips N]"
         " [--pairs N] [--wakes N]\n"
         "  pp1: ping-pong 1 connection x 64 B; pp100: 100 connections x 64 B; pp16k: 1 connection x 16 KiB\n"
         "  stream: one connection, 4 x 64 KiB sends outstanding; idle: N connected pairs, one byte each way\n"
+        "  tls: one TLS 1.3 connection, 4 x 64 KiB sends outstanding each way, full duplex (bench_tls_* programs)\n"
         "  --roundtrips N: ping-pong exactly N round trips (no timing; for strace -c)\n",
         program);
     exit(2);
@@ -155,6 +156,11 @@ void bench_parse_args(int argc, char** argv, BENCH_CONFIG* config)
     else if (strcmp(argv[1], "idle") == 0)
     {
         config->kind = BENCH_IDLE;
+    }
+    else if (strcmp(argv[1], "tls") == 0)
+    {
+        config->kind = BENCH_TLS;
+        config->message_size = BENCH_STREAM_CHUNK;
     }
     else
     {

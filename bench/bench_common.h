@@ -27,12 +27,13 @@ typedef enum BENCH_KIND_TAG
 {
     BENCH_PING_PONG,
     BENCH_STREAM,
-    BENCH_IDLE
+    BENCH_IDLE,
+    BENCH_TLS   /* full duplex over TLS: only the bench_tls_* programs run it */
 } BENCH_KIND;
 
 typedef struct BENCH_CONFIG_TAG
 {
-    const char* scenario;   /* pp1, pp100, pp16k, stream, idle */
+    const char* scenario;   /* pp1, pp100, pp16k, stream, idle, tls */
     BENCH_KIND kind;
     uint32_t connections;   /* ping-pong: connections; stream: 1 */
     uint32_t message_size;  /* ping-pong message size */

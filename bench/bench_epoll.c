@@ -640,6 +640,8 @@ int main(int argc, char** argv)
     case BENCH_IDLE:
         run_idle();
         break;
+    case BENCH_TLS:
+        fail("the tls scenario is run by bench_tls_async_socket and bench_tls_epoll");
     }
     return 0;
 }

@@ -192,7 +192,7 @@ static bool closing_on_this_thread(const void* socket)
     return false;
 }
 
-/* What only a socket with a custom transport or an execution engine needs: kept out of the
+/* What only a socket with a custom transport needs (with its engine, if any): kept out of the
  * default socket, which is the one there are 10,000s of. */
 typedef struct SOCKET_EXTRAS_TAG
 {
@@ -209,7 +209,10 @@ typedef struct ASYNC_SOCKET_TAG
 {
     COMPLETION_PORT_IO io;
     COMPLETION_PORT_HANDLE port;
-    SOCKET_EXTRAS* extras;               /* NULL for the default transport without an engine */
+    /* A custom transport's SOCKET_EXTRAS; for the default transport with an execution engine, the
+     * engine itself with EXTRAS_ENGINE_TAG set (c-pal code passes an engine to every create, and
+     * an allocation for it would cost 48 bytes per socket); 0 for neither. See extras_of. */
+    uintptr_t extras;
     struct SOCKET_TRANSPORT_TAG transport; /* the socket's transport, made in place (transport_of) */
     atomic_int refcount;
     LOCK lock;
@@ -231,6 +234,8 @@ typedef struct ASYNC_SOCKET_TAG
     bool write_busy : 1;     /* a thread is sending; only it touches the send side */
     bool destroy_waits : 1;  /* a destroy waits in destroy_waits for the teardown */
     bool refusal_said : 1;   /* a refused call has logged its WARNING; later ones are VERBOSE */
+    bool counts_queued : 1;  /* the kernel reports the bytes left after each read (TCP_INQ);
+                              * set at open, read under the lock like the other flags */
     /* The first errno that ended the connection (a dead link, or a peer that closed it; see
      * note_transport_error), 0 while none. After a dead link every pending and later operation
      * fails with ERROR: see link_failed. */
@@ -267,9 +272,27 @@ static atomic_uint waiters;
 
 /* Whether the socket moves its bytes itself (sendmsg/recvmsg over all buffers) rather than through
  * custom hooks. Fixed at create; read without the lock. */
+/* Engine handles are heap pointers, so their low bit is free for the tag. */
+#define EXTRAS_ENGINE_TAG ((uintptr_t)1)
+
+static inline SOCKET_EXTRAS* extras_of(const ASYNC_SOCKET* socket)
+{
+    return ((socket->extras & EXTRAS_ENGINE_TAG) != 0) ? NULL : (SOCKET_EXTRAS*)socket->extras;
+}
+
+static EXECUTION_ENGINE_HANDLE engine_of(const ASYNC_SOCKET* socket)
+{
+    if ((socket->extras & EXTRAS_ENGINE_TAG) != 0)
+    {
+        return (EXECUTION_ENGINE_HANDLE)(socket->extras & ~EXTRAS_ENGINE_TAG);
+    }
+    return (socket->extras == 0) ? NULL : ((SOCKET_EXTRAS*)socket->extras)->execution_engine;
+}
+
 static inline bool uses_default_transport(const ASYNC_SOCKET* socket)
 {
-    return socket->extras == NULL || socket->extras->on_send == NULL;
+    const SOCKET_EXTRAS* extras = extras_of(socket);
+    return extras == NULL || extras->on_send == NULL;
 }
 
 static SOCKET_TRANSPORT_HANDLE transport_of(ASYNC_SOCKET* socket)
@@ -690,14 +713,12 @@ static void socket_teardown(ASYNC_SOCKET* socket)
     COMPLETION_PORT_HANDLE port = socket->port;
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_103 */
     socket_transport__deinit(transport_of(socket));
-    if (socket->extras != NULL)
+    EXECUTION_ENGINE_HANDLE engine = engine_of(socket);
+    if (engine != NULL)
     {
-        if (socket->extras->execution_engine != NULL)
-        {
-            execution_engine_dec_ref(socket->extras->execution_engine);
-        }
-        sys_free(socket->extras);
+        execution_engine_dec_ref(engine);
     }
+    sys_free(extras_of(socket));
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_023 */
     while (socket->free_ops != NULL)
     {
@@ -863,7 +884,7 @@ static ssize_t transport_send_once(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFF
     do
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_004 */
-        result = socket->extras->on_send(socket->extras->on_send_context, socket, (const char*)buffers[index].buffer + offset, *offered);
+        result = extras_of(socket)->on_send(extras_of(socket)->on_send_context, socket, (const char*)buffers[index].buffer + offset, *offered);
     } while (result < 0 && errno == EINTR);
     return result;
 }
@@ -907,7 +928,18 @@ static IO_STATUS send_buffers(ASYNC_SOCKET* socket, const ASYNC_SOCKET_BUFFER* b
     return IO_DONE;
 }
 
-static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op)
+/* One recvmsg; with `queued`, *queued gets the kernel's count of the bytes left after it (-1: no
+ * count). */
+static ssize_t default_recv(ASYNC_SOCKET* socket, struct iovec* iov, int iov_count, int* queued)
+{
+    if (queued != NULL)
+    {
+        return socket_transport__recvv_inq(transport_of(socket), iov, iov_count, queued);
+    }
+    return socket_transport__recvv(transport_of(socket), iov, iov_count);
+}
+
+static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op, int* queued)
 {
     ssize_t result;
     if (uses_default_transport(socket))
@@ -915,13 +947,13 @@ static ssize_t transport_recv_once(ASYNC_SOCKET* socket, OP* op)
         /* scatter over every buffer in one recvmsg */
         struct iovec iov[MAX_IOV];
         int n = fill_iov(iov, MAX_IOV, op_buffers(op), op->buffer_count, op->index, op->offset);
-        return socket_transport__recvv(transport_of(socket), iov, n);
+        return default_recv(socket, iov, n, queued);
     }
     ASYNC_SOCKET_BUFFER* buffer = &op_buffers(op)[op->index];
     do
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_083 */
-        result = socket->extras->on_recv(socket->extras->on_recv_context, socket, (char*)buffer->buffer + op->offset, buffer->length - op->offset);
+        result = extras_of(socket)->on_recv(extras_of(socket)->on_recv_context, socket, (char*)buffer->buffer + op->offset, buffer->length - op->offset);
     } while (result < 0 && errno == EINTR);
     return result;
 }
@@ -944,13 +976,17 @@ static size_t bytes_asked(const ASYNC_SOCKET* socket, const OP* op)
 typedef enum EMPTINESS_TAG
 {
     MAYBE_MORE,   /* the transport may hold more data */
-    SHORT_READ,   /* a TCP socket gave less than asked: empty, unless an end of stream waits */
+    SHORT_READ,   /* a TCP socket without a queued count gave less than asked: empty, unless an
+                   * end of stream waits */
+    NONE_QUEUED,  /* the kernel counted 0 bytes left after the read: empty, unless an end of
+                   * stream or an error waits */
     WOULD_BLOCK   /* the transport said EAGAIN: empty */
 } EMPTINESS;
 
 /* Fills a receive with what the transport has now. IO_DONE (progress > 0) when data came in;
- * *emptiness tells what the last call says about data left in the transport. */
-static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness)
+ * *emptiness tells what the last call says about data left in the transport. `counted`: the fd
+ * reports the bytes left after each read (counts_queued). */
+static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, bool counted, EMPTINESS* emptiness)
 {
     *emptiness = MAYBE_MORE;
     for (;;)
@@ -960,7 +996,8 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness
             return IO_CLOSED; /* a hook closed the socket: call the transport no more */
         }
         size_t asked = bytes_asked(socket, op);
-        ssize_t received = transport_recv_once(socket, op);
+        int queued = -1;
+        ssize_t received = transport_recv_once(socket, op, counted ? &queued : NULL);
         if (received < 0)
         {
             /* Codes_SRS_ASYNC_SOCKET_LINUX_11_088 */
@@ -975,6 +1012,23 @@ static IO_STATUS receive_into(ASYNC_SOCKET* socket, OP* op, EMPTINESS* emptiness
             return (op_progress(op) > 0) ? IO_DONE : IO_EOF;
         }
         advance(op_buffers(op), op->buffer_count, &op->index, &op->offset, (size_t)received);
+        if (queued >= 0)
+        {
+            /* Codes_SRS_ASYNC_SOCKET_LINUX_99_152: the kernel's count decides, not the length of
+             * the read: a read that filled the buffer with nothing left behind needs no call that
+             * would only say EAGAIN, and one that TCP's urgent mark cut short goes on */
+            if (queued == 0)
+            {
+                /* Codes_SRS_ASYNC_SOCKET_LINUX_99_153 */
+                *emptiness = NONE_QUEUED;
+                return IO_DONE;
+            }
+            if (op->index >= op->buffer_count)
+            {
+                return IO_DONE;
+            }
+            continue;
+        }
         if ((size_t)received < asked)
         {
             /* A TCP socket that returns less than asked for had nothing more queued (a later
@@ -1339,8 +1393,10 @@ static void distribute_received(ASYNC_SOCKET* socket, size_t received)
 static size_t dispatch_receives_scattered(ASYNC_SOCKET* socket, struct iovec* iov, int iov_count, size_t asked)
 {
     uint32_t seen = socket->in_seq;
+    int queued = -1;
+    bool counted = socket->counts_queued;
     unlock_for_io(socket);
-    ssize_t received = socket_transport__recvv(transport_of(socket), iov, iov_count);
+    ssize_t received = default_recv(socket, iov, iov_count, counted ? &queued : NULL);
     int error = errno;
     relock_after_io(socket);
     if (atomic_load_explicit(&socket->drained, memory_order_relaxed))
@@ -1348,7 +1404,10 @@ static size_t dispatch_receives_scattered(ASYNC_SOCKET* socket, struct iovec* io
         return 0; /* close took the receives meanwhile: they are not ours */
     }
     bool would_block = received < 0 && (error == EAGAIN || error == EWOULDBLOCK);
-    bool short_read = received > 0 && (size_t)received < asked && sys_short_recv_means_empty() && !socket->hung_up;
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_152: with a queued count, the count says whether the
+     * socket is empty; without one, a short read does (see dispatch_one_receive) */
+    bool short_read = received > 0 && (queued >= 0 ? queued == 0 : ((size_t)received < asked && sys_short_recv_means_empty())) &&
+        !socket->hung_up;
     if ((would_block || short_read) && socket->in_seq == seen)
     {
         socket->readable = false; /* see dispatch_one_receive */
@@ -1404,10 +1463,11 @@ static size_t dispatch_one_receive(ASYNC_SOCKET* socket)
      * receives, and close waits for the dispatcher before it abandons the queue. */
     OP* op = queue_head(&socket->receives);
     uint32_t seen = socket->in_seq;
+    bool counted = socket->counts_queued;
     unlock_for_io(socket);
 
     EMPTINESS emptiness;
-    IO_STATUS status = receive_into(socket, op, &emptiness);
+    IO_STATUS status = receive_into(socket, op, counted, &emptiness);
     int error = errno;
 
     relock_after_io(socket);
@@ -1417,7 +1477,7 @@ static size_t dispatch_one_receive(ASYNC_SOCKET* socket)
     }
     /* A short read leaves an end of stream that arrived with the data unreported, and its
      * event is already spent: after a hang-up only EAGAIN proves the socket empty. */
-    bool empty = (emptiness == WOULD_BLOCK) || (emptiness == SHORT_READ && !socket->hung_up);
+    bool empty = (emptiness == WOULD_BLOCK) || ((emptiness == SHORT_READ || emptiness == NONE_QUEUED) && !socket->hung_up);
     if (empty && socket->in_seq == seen)
     {
         socket->readable = false;
@@ -1604,21 +1664,27 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
         return NULL;
     }
     bool default_transport = (on_send == on_socket_send && on_recv == on_socket_recv);
-    if (!default_transport || execution_engine != NULL)
+    if (default_transport && ((uintptr_t)execution_engine & EXTRAS_ENGINE_TAG) == 0)
     {
-        socket->extras = sys_malloc(sizeof(SOCKET_EXTRAS));
-        if (socket->extras == NULL)
+        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_154: the engine needs no allocation of its own */
+        socket->extras = (execution_engine == NULL) ? 0 : ((uintptr_t)execution_engine | EXTRAS_ENGINE_TAG);
+    }
+    else
+    {
+        SOCKET_EXTRAS* extras = sys_malloc(sizeof(SOCKET_EXTRAS));
+        if (extras == NULL)
         {
             LogError("cannot allocate the transport hooks of an async socket for fd=%d", socket_handle);
             completion_port_dec_ref(socket->port);
             sys_free(socket);
             return NULL;
         }
-        socket->extras->execution_engine = execution_engine;
-        socket->extras->on_send = default_transport ? NULL : on_send;
-        socket->extras->on_send_context = on_send_context;
-        socket->extras->on_recv = default_transport ? NULL : on_recv;
-        socket->extras->on_recv_context = on_recv_context;
+        extras->execution_engine = execution_engine;
+        extras->on_send = default_transport ? NULL : on_send;
+        extras->on_send_context = on_send_context;
+        extras->on_recv = default_transport ? NULL : on_recv;
+        extras->on_recv_context = on_recv_context;
+        socket->extras = (uintptr_t)extras;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_020: an INVALID_SOCKET is accepted here and refused by
      * open (SRS_ASYNC_SOCKET_LINUX_11_003). The transport lives in the socket and cannot fail,
@@ -1773,9 +1839,13 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
         socket_transport_set_nonblocking(transport_of(async_socket)) == 0 &&
         completion_port_add(async_socket->port, socket_transport_get_underlying_socket(transport_of(async_socket)), &async_socket->io) == 0;
 
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_151 */
+    bool counted = ok && uses_default_transport(async_socket) && socket_transport__enable_queued_count(transport_of(async_socket));
+
     lock_acquire(&async_socket->lock);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_032 */
     async_socket->state = ok ? STATE_OPEN : STATE_NEW;
+    async_socket->counts_queued = counted;
     if (ok && !uses_default_transport(async_socket))
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_99_041: a custom transport may hold data, or room, that the

@@ -595,6 +595,15 @@ static SSL_CTX* make_ssl_ctx(const ASYNC_SOCKET_TLS_CONFIG* config)
     (void)SSL_CTX_set_mode(ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(ssl_ctx, 1);
     SSL_CTX_set_default_read_buffer_len(ssl_ctx, TLS_READ_BUFFER);
+    /* Codes_SRS_ASYNC_SOCKET_TLS_12_001 */
+    if (config->cipher_suites != NULL && (config->cipher_suites[0] == '\0' || SSL_CTX_set_ciphersuites(ssl_ctx, config->cipher_suites) != 1))
+    {
+        char what[200];
+        (void)snprintf(what, sizeof(what), "cipher_suites \"%.100s\" names no TLS 1.3 cipher suite OpenSSL accepts", config->cipher_suites);
+        log_setup_failure(what);
+        SSL_CTX_free(ssl_ctx);
+        return NULL;
+    }
     bool loaded = server ? load_server_files(ssl_ctx, config) : load_client_trust(ssl_ctx, config);
     if (!loaded)
     {

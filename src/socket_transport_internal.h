@@ -4,6 +4,7 @@
 #ifndef SOCKET_TRANSPORT_INTERNAL_H
 #define SOCKET_TRANSPORT_INTERNAL_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -11,6 +12,12 @@
 
 ssize_t socket_transport__sendv(SOCKET_TRANSPORT_HANDLE socket_transport, const struct iovec* iov, int iov_count);
 ssize_t socket_transport__recvv(SOCKET_TRANSPORT_HANDLE socket_transport, struct iovec* iov, int iov_count);
+/* Like socket_transport__recvv; *queued gets the bytes still queued in the kernel after the read,
+ * or -1 when the kernel did not say (no TCP_INQ on the fd, or the call failed). */
+ssize_t socket_transport__recvv_inq(SOCKET_TRANSPORT_HANDLE socket_transport, struct iovec* iov, int iov_count, int* queued);
+/* Asks the kernel to report the bytes left queued with every read (TCP_INQ) and to keep TCP
+ * urgent data in the stream (SO_OOBINLINE). False when the fd is not a TCP socket. */
+bool socket_transport__enable_queued_count(SOCKET_TRANSPORT_HANDLE socket_transport);
 
 /* The transport itself, defined here so that another object can keep one inside itself (an async
  * socket keeps its default transport in place: one allocation less per socket) with its real type,

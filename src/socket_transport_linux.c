@@ -704,6 +704,51 @@ ssize_t socket_transport__recvv(SOCKET_TRANSPORT_HANDLE socket_transport, struct
     return result;
 }
 
+ssize_t socket_transport__recvv_inq(SOCKET_TRANSPORT_HANDLE socket_transport, struct iovec* iov, int iov_count, int* queued)
+{
+    /* room for the one int that TCP_CM_INQ carries */
+    union
+    {
+        struct cmsghdr header;
+        char room[CMSG_SPACE(sizeof(int))];
+    } control = {.room = {0}}; /* a seam that returns data without control data leaves no stale header */
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iov_count, .msg_control = &control, .msg_controllen = sizeof(control)};
+    ssize_t result;
+    do
+    {
+        result = sys_recvmsg(socket_transport->fd, &msg, 0);
+    } while (result < 0 && errno == EINTR);
+    *queued = -1;
+    if (result < 0)
+    {
+        return result;
+    }
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_150: the kernel's count of the bytes still queued after
+     * this read, taken after the read (a short read at TCP's urgent mark leaves bytes queued) */
+    for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg))
+    {
+        if (cmsg->cmsg_level == SOL_TCP && cmsg->cmsg_type == TCP_CM_INQ && cmsg->cmsg_len >= CMSG_LEN(sizeof(int)))
+        {
+            (void)memcpy(queued, CMSG_DATA(cmsg), sizeof(int));
+        }
+    }
+    return result;
+}
+
+bool socket_transport__enable_queued_count(SOCKET_TRANSPORT_HANDLE socket_transport)
+{
+    int one = 1;
+    int fd = socket_transport->fd;
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_151: urgent data stays in the stream, in its place; the
+     * library has no out-of-band API, and outside the stream the byte would be lost */
+    if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)) != 0)
+    {
+        return false; /* not a socket */
+    }
+    /* TCP_INQ: every recvmsg that is given room for control data reports the bytes left queued */
+    return setsockopt(fd, SOL_TCP, TCP_INQ, &one, sizeof(one)) == 0;
+}
+
 static int to_iovec(const SOCKET_BUFFER* payload, uint32_t buffer_count, struct iovec* iov)
 {
     uint64_t total = 0;

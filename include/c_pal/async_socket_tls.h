@@ -43,6 +43,11 @@ typedef struct ASYNC_SOCKET_TLS_CONFIG_TAG
     /* Client: the name sent as SNI (a host name only) and, with verify_peer, the host name or IP
      * address the certificate must carry. Required when verify_peer is set. */
     const char* server_name;
+    /* Both roles: the TLS 1.3 cipher suites to offer (client) or accept (server), in OpenSSL's
+     * SSL_CTX_set_ciphersuites syntax, e.g. "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
+     * NULL keeps OpenSSL's defaults. A list OpenSSL does not accept fails the context's creation.
+     * (Last in the struct, so a zero-initialised config keeps the defaults.) */
+    const char* cipher_suites;
 } ASYNC_SOCKET_TLS_CONFIG;
 
 /* Loads the files and settings of `config` (which is not kept). NULL on bad arguments or when a

@@ -132,12 +132,11 @@ static ASYNC_SOCKET_TLS_CONFIG verifying_client(const char* ca_file, const char*
 
 /* Creates both ends (the contexts are destroyed at once: the sockets keep what they need) and
  * opens them. A buffer size > 0 is set on both ends, to force partial sends and EAGAIN. */
-static void pair_open(TLS_PAIR* pair, const ASYNC_SOCKET_TLS_CONFIG* client_config, int buffer_size)
+static void pair_open_with(TLS_PAIR* pair, const ASYNC_SOCKET_TLS_CONFIG* server_config_used, const ASYNC_SOCKET_TLS_CONFIG* client_config, int buffer_size)
 {
     int fds[2];
     assert_int_equal(test_tcp_pair(fds, buffer_size, buffer_size), 0);
-    ASYNC_SOCKET_TLS_CONFIG server = server_config();
-    ASYNC_SOCKET_TLS_CONTEXT_HANDLE server_context = async_socket_tls_context_create(&server);
+    ASYNC_SOCKET_TLS_CONTEXT_HANDLE server_context = async_socket_tls_context_create(server_config_used);
     ASYNC_SOCKET_TLS_CONTEXT_HANDLE client_context = async_socket_tls_context_create(client_config);
     assert_non_null(server_context);
     assert_non_null(client_context);
@@ -154,6 +153,12 @@ static void pair_open(TLS_PAIR* pair, const ASYNC_SOCKET_TLS_CONFIG* client_conf
     assert_non_null(pair->client);
     assert_int_equal(async_socket_open_async(pair->server, on_open, NULL), 0);
     assert_int_equal(async_socket_open_async(pair->client, on_open, NULL), 0);
+}
+
+static void pair_open(TLS_PAIR* pair, const ASYNC_SOCKET_TLS_CONFIG* client_config, int buffer_size)
+{
+    ASYNC_SOCKET_TLS_CONFIG server = server_config();
+    pair_open_with(pair, &server, client_config, buffer_size);
 }
 
 static void pair_destroy(TLS_PAIR* pair)
@@ -943,11 +948,11 @@ static void tls_peer_tcp_close_without_close_notify(void** state)
 
 /* The client sends and receives; both must fail, and the server's receive too, with no byte
  * delivered. Returns the ERROR lines; *all gets them. */
-static int rejected_case(const ASYNC_SOCKET_TLS_CONFIG* client, char* all, size_t size)
+static int rejected_case_with(const ASYNC_SOCKET_TLS_CONFIG* server, const ASYNC_SOCKET_TLS_CONFIG* client, char* all, size_t size)
 {
     log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     TLS_PAIR pair;
-    pair_open(&pair, client, 0);
+    pair_open_with(&pair, server, client, 0);
     READER at_server;
     READER at_client;
     reader_start(&at_server, pair.server, CLIENT_STREAM, 4096, 0);
@@ -965,6 +970,56 @@ static int rejected_case(const ASYNC_SOCKET_TLS_CONFIG* client, char* all, size_
     int errors = log_capture_stop();
     (void)snprintf(all, size, "%s", log_capture.all_errors);
     return errors;
+}
+
+static int rejected_case(const ASYNC_SOCKET_TLS_CONFIG* client, char* all, size_t size)
+{
+    ASYNC_SOCKET_TLS_CONFIG server = server_config();
+    return rejected_case_with(&server, client, all, size);
+}
+
+/* Both ends pinned to a suite that is not OpenSSL's first choice: that suite carries the data.
+ * Tests_SRS_ASYNC_SOCKET_TLS_12_001 */
+static void tls_pinned_cipher_suite_is_the_one_negotiated(void** state)
+{
+    (void)state;
+    MARK mark = env_begin();
+    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    ASYNC_SOCKET_TLS_CONFIG server = server_config();
+    server.cipher_suites = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
+    ASYNC_SOCKET_TLS_CONFIG client = verifying_client(files.certificate, "localhost");
+    client.cipher_suites = "TLS_CHACHA20_POLY1305_SHA256";
+    TLS_PAIR pair;
+    pair_open_with(&pair, &server, &client, 0);
+    READER at_server;
+    reader_start(&at_server, pair.server, CLIENT_STREAM, 4096, 1000);
+    assert_int_equal(send_and_wait(pair.client, CLIENT_STREAM, 1000), ASYNC_SOCKET_SEND_OK);
+    TEST_WAIT_UNTIL(atomic_load(&at_server.finished), 10000);
+    assert_int_equal(atomic_load(&at_server.received), 1000);
+    assert_int_equal(atomic_load(&at_server.mismatches), 0);
+    assert_non_null(tls_test_last_cipher());
+    assert_string_equal(tls_test_last_cipher(), "TLS_CHACHA20_POLY1305_SHA256");
+    pair_destroy(&pair);
+    reader_free(&at_server);
+    ASSERT_ERROR_LINES(log_capture_stop(), 0);
+    env_end(mark);
+}
+
+/* Tests_SRS_ASYNC_SOCKET_TLS_12_001 */
+/* Tests_SRS_ASYNC_SOCKET_TLS_01_010 */
+static void tls_cipher_suites_without_one_in_common_fail_the_handshake(void** state)
+{
+    (void)state;
+    MARK mark = env_begin();
+    ASYNC_SOCKET_TLS_CONFIG server = server_config();
+    server.cipher_suites = "TLS_AES_128_GCM_SHA256";
+    ASYNC_SOCKET_TLS_CONFIG client = verifying_client(files.certificate, "localhost");
+    client.cipher_suites = "TLS_CHACHA20_POLY1305_SHA256";
+    char all[2048];
+    int errors = rejected_case_with(&server, &client, all, sizeof(all));
+    assert_true(errors >= 2 && errors <= 3);
+    assert_non_null(strstr(all, "no shared cipher"));
+    env_end(mark);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_TLS_01_010 */
@@ -1180,6 +1235,13 @@ static void tls_context_create_rejects_bad_configs(void** state)
     expect_no_context(&config, files.other_key); /* a key that does not match the certificate */
     config = verifying_client("/nonexistent/ca.pem", "localhost");
     expect_no_context(&config, "/nonexistent/ca.pem");
+    /* Tests_SRS_ASYNC_SOCKET_TLS_12_001 */
+    config = server_config();
+    config.cipher_suites = "TLS_NOT_A_SUITE";
+    expect_no_context(&config, "TLS_NOT_A_SUITE");
+    config = verifying_client(NULL, "localhost");
+    config.cipher_suites = "";
+    expect_no_context(&config, "cipher_suites");
     env_end(mark);
 }
 
@@ -1236,6 +1298,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(tls_receives_smaller_than_a_record_get_every_byte),
     cmocka_unit_test(tls_peer_close_notify_ends_the_stream),
     cmocka_unit_test(tls_peer_tcp_close_without_close_notify),
+    cmocka_unit_test(tls_pinned_cipher_suite_is_the_one_negotiated),
+    cmocka_unit_test(tls_cipher_suites_without_one_in_common_fail_the_handshake),
     cmocka_unit_test(tls_certificate_from_another_ca_is_rejected),
     cmocka_unit_test(tls_certificate_for_another_name_is_rejected),
     cmocka_unit_test(tls_server_fails_a_client_that_does_not_speak_tls),

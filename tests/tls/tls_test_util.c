@@ -204,12 +204,24 @@ static void find_real(void)
     real_shutdown = (int (*)(SSL*))dlsym(RTLD_NEXT, "SSL_shutdown");
 }
 
+static _Atomic(const char*) last_cipher;
+
+const char* tls_test_last_cipher(void)
+{
+    return atomic_load(&last_cipher);
+}
+
 int SSL_read(SSL* ssl, void* buffer, int length)
 {
     (void)pthread_once(&real_once, find_real);
     int slot;
     enter_ssl(ssl, &slot);
     int result = real_read(ssl, buffer, length);
+    if (result > 0)
+    {
+        /* OpenSSL's names are static strings */
+        atomic_store(&last_cipher, SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
+    }
     leave_ssl(slot);
     return result;
 }

@@ -25,6 +25,8 @@ void tls_test_files_remove(const TLS_TEST_FILES* files);
 void tls_test_overlap_reset(void);
 int tls_test_overlaps(void);
 long tls_test_ssl_calls(void);
+/* The cipher suite of the connection whose SSL_read last returned data (NULL before any). */
+const char* tls_test_last_cipher(void);
 
 /* With n > 0, every n-th SSL_write on a TLS 1.3 connection that has finished its handshake first
  * asks for a key update (SSL_KEY_UPDATE_REQUESTED): the peer must then write its own KeyUpdate

@@ -491,6 +491,35 @@ def echo_cannot_listen_on_a_port_in_use(echo, load):
     check(result.stdout == "", "asock-echo printed %r" % result.stdout)
 
 
+def echo_returns_an_urgent_byte_in_place(echo, load):
+    # Tests_SRS_ASYNC_SOCKET_LINUX_99_151
+    # Tests_SRS_ASYNC_SOCKET_LINUX_99_152
+    # A peer that sends a byte with MSG_OOB between two runs used to freeze its connection: the
+    # echo got the bytes before the urgent mark and never the rest (issue 11, item 1).
+    del load
+    server = EchoServer(echo)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client.sendall(b"AAAA")
+            client.send(b"B", socket.MSG_OOB)
+            client.sendall(b"CCCC")
+            echoed = b""
+            deadline = time.monotonic() + 10
+            while len(echoed) < 9 and time.monotonic() < deadline:
+                try:
+                    chunk = client.recv(64)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                echoed += chunk
+            check(echoed == b"AAAABCCCC", "asock-echo returned %r, expected b'AAAABCCCC'" % echoed)
+    finally:
+        code, _, err = server.stop()
+    check(code == 0, "asock-echo exited %d: %r" % (code, err))
+
+
 CASES = {f.__name__: f for f in (help_exits_0, bad_flags_exit_2_with_one_line, echo_and_load_round_trip,
                                  load_progress_only_on_a_terminal, run_script_prints_the_table,
                                  load_detects_a_corrupted_byte, echo_stops_cleanly_under_load,
@@ -499,7 +528,8 @@ CASES = {f.__name__: f for f in (help_exits_0, bad_flags_exit_2_with_one_line, e
                                  load_fails_when_nothing_listens,
                                  load_names_the_real_cause_of_a_failed_connect,
                                  load_goes_to_the_fd_limit_and_says_when_it_caps,
-                                 echo_cannot_listen_on_a_port_in_use)}
+                                 echo_cannot_listen_on_a_port_in_use,
+                                 echo_returns_an_urgent_byte_in_place)}
 
 
 def main(argv):

@@ -12,6 +12,7 @@
 #include "test_main.h"
 #include "sys.h"
 
+#include "c_pal/execution_engine.h"
 #include "c_pal/platform_linux.h"
 
 /* Upper bound for a sweep, far above any operation's call count. */
@@ -640,6 +641,47 @@ static void async_socket_idle_socket_with_a_receive_pending_is_one_small_allocat
     env_end(env);
 }
 
+/* c-pal code passes an execution engine to every create: that costs nothing more than NULL does.
+ * The socket is still one chunk of at most 168 bytes, and it holds its reference on the engine
+ * until it is destroyed.
+ * Tests_SRS_ASYNC_SOCKET_LINUX_99_154
+ * Tests_SRS_ASYNC_SOCKET_LINUX_11_002 */
+static void async_socket_with_an_execution_engine_is_one_small_allocation(void** state)
+{
+    (void)state;
+    ENV env = env_begin();
+    EXECUTION_ENGINE_HANDLE engine = execution_engine_create(NULL);
+    assert_non_null(engine);
+    int fds[2];
+    make_unix_pair(fds, 0);
+    int64_t before_create = sys_fault_live_allocations();
+    ASYNC_SOCKET_HANDLE created = async_socket_create(engine, fds[0]);
+    /* create allocates the socket alone (open may add a chunk of the port's fd table) */
+    assert_int_equal(sys_fault_live_allocations() - before_create, 1);
+    assert_true(malloc_usable_size(created) <= 168);
+    ASYNC_SOCKET_HANDLE s = open_socket_with(created);
+    int64_t after_open = sys_fault_live_allocations();
+    /* the socket's reference keeps the engine after the creator lets go of its own */
+    execution_engine_dec_ref(engine);
+    assert_int_equal(execution_engine_linux_get_parameters(engine)->min_thread_count, DEFAULT_MIN_THREAD_COUNT);
+
+    uint8_t in[16];
+    ASYNC_SOCKET_BUFFER buffer = {.buffer = in, .length = sizeof(in)};
+    CB received;
+    cb_init(&received);
+    assert_int_equal(async_socket_receive_async(s, &buffer, 1, on_receive_cb, &received), 0);
+    assert_int_equal(sys_fault_live_allocations(), after_open);
+    peer_write_pattern(fds[1], 0, 16);
+    TEST_WAIT_UNTIL(atomic_load(&received.calls) == 1, 2000);
+    assert_int_equal(atomic_load(&received.result), ASYNC_SOCKET_RECEIVE_OK);
+    assert_int_equal(test_check_pattern(in, 16, 0), 16);
+
+    /* destroy drops the last reference on the engine: env_end finds nothing of either left */
+    async_socket_destroy(s);
+    (void)close(fds[1]);
+    env_end(env);
+}
+
 /* ---- notify ---- */
 
 /* Every failure of notify_io_async (the record, epoll_ctl(MOD)) returns non-zero without a
@@ -1225,6 +1267,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(async_socket_send_async_queued_fault_sweep),
     cmocka_unit_test(async_socket_receive_async_fault_sweep),
     cmocka_unit_test(async_socket_idle_socket_with_a_receive_pending_is_one_small_allocation),
+    cmocka_unit_test(async_socket_with_an_execution_engine_is_one_small_allocation),
     cmocka_unit_test(async_socket_notify_io_async_fault_sweep),
     cmocka_unit_test(async_socket_close_fault_sweep),
     cmocka_unit_test(async_socket_destroy_fault_sweep),
