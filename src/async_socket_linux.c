@@ -224,7 +224,7 @@ typedef struct ASYNC_SOCKET_TAG
     uint16_t last_events;    /* the bits of the latest event */
     uint16_t inside;         /* threads inside this socket's scope (dispatcher, inline send, ...) */
     uint16_t in_io;          /* of those, the ones in a syscall section on the fd */
-    uint8_t state;           /* SOCKET_STATE */
+    uint8_t state : 3;       /* SOCKET_STATE (5 values); packed with the flags below, all guarded by the lock */
     /* one byte of flags: they share a memory location, which the lock guards as a whole */
     bool dispatching : 1;
     bool rerun : 1;          /* events arrived while dispatching */

@@ -984,7 +984,7 @@ static void tls_pinned_cipher_suite_is_the_one_negotiated(void** state)
 {
     (void)state;
     MARK mark = env_begin();
-    log_capture_start_at(LOGGER_LEVEL_WARNING);
+    log_capture_start_at(ASYNC_SOCKET_LOG_LEVEL_WARNING);
     ASYNC_SOCKET_TLS_CONFIG server = server_config();
     server.cipher_suites = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
     ASYNC_SOCKET_TLS_CONFIG client = verifying_client(files.certificate, "localhost");
