@@ -32,7 +32,7 @@ from pathlib import Path
 HEADERS_EXCLUDED_WITHOUT_TLS = {"async_socket_tls.h"}
 # The library's own prefixes, and c-pal's API names that it implements.
 ALLOWED_SYMBOL = re.compile(
-    r"^(async_socket_|socket_transport_|platform_|completion_port_|execution_engine_"
+    r"^(async_socket_|socket_transport_|platform_|completion_port_|execution_engine_|threadpool_"
     r"|MU_(ASYNC_SOCKET|SOCKET|ADDRESS_TYPE)[A-Z0-9_]*_ToString$)")
 # Names that belong to c-logging, macro-utils-c or umock-c: none may be exported.
 FORBIDDEN_SYMBOL = re.compile(r"^(logger_|log_|LOG|umock|umocktypes_|mu_|MU_[A-Z0-9_]*Strings$)")

@@ -1125,9 +1125,21 @@ static void async_socket_logs_a_refused_operation_with_no_lock_held(void** state
     assert_int_equal(pthread_create(&thread, NULL, refused_send_main, d.s), 0);
     TEST_WAIT_UNTIL(atomic_load(&refused_send_returned) == 1, 2000); /* a deadlock never returns */
     assert_int_equal(pthread_join(thread, NULL), 0);
-    ASSERT_ERROR_LINES(log_capture_stop(), 1);
+    /* the first refusal of the socket is one WARNING (99_133) */
+    int warnings = 0;
+    ASSERT_ERROR_LINES(log_capture_stop_counting(&warnings), 0);
+    assert_int_equal(warnings, 1);
     assert_int_equal(atomic_load(&reentrant_sink_lines), 1);
-    dead_link_check_and_end(&d);
+    /* not dead_link_check_and_end: it expects the socket's first refusal, made above already */
+    async_socket_destroy(d.s);
+    for (int i = 0; i < DEAD_LINK_OPS; i++)
+    {
+        assert_int_equal(atomic_load(&d.sent[i].calls), 1);
+        assert_int_equal(atomic_load(&d.received[i].calls), 1);
+        free(d.payload[i]);
+    }
+    transport_deinit(&d.t);
+    (void)close(d.fds[1]);
     env_end(env);
 }
 
