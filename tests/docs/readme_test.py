@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The README's promises, checked as a newcomer would follow them.
 
-Usage: readme_test.py REPO_ROOT BUILD_DIR CASE
+Usage: readme_test.py REPO_ROOT BUILD_DIR CASE [--flags=CFLAGS]
+
+--flags: added to the build line (a sanitized tree's archive needs -fsanitize=...).
 
 Cases:
   two_commands_first         the first screen (30 lines) names `make run` and `make test`
@@ -29,7 +31,7 @@ def readme(root):
     return (Path(root) / "README.md").read_text()
 
 
-def two_commands_first(root, build):
+def two_commands_first(root, build, flags):
     first_screen = "\n".join(readme(root).splitlines()[:30])
     for command in ("make run", "make test"):
         if command not in first_screen:
@@ -44,12 +46,12 @@ def client_build_line(text):
     raise Failure("README has no `cc ... examples/client_example.c` line")
 
 
-def client_example_runs(root, build):
+def client_example_runs(root, build, flags):
     line = client_build_line(readme(root))
     with tempfile.TemporaryDirectory() as scratch:
         program = os.path.join(scratch, "client")
         command = line.replace("build/release/", build.rstrip("/") + "/")
-        command = re.sub(r"-o \S+", "-o " + program, command)
+        command = re.sub(r"-o \S+", "-o " + program, command) + (" " + flags if flags else "")
         built = subprocess.run(command, shell=True, cwd=root, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, timeout=120)
         if built.returncode != 0:
@@ -74,11 +76,15 @@ CASES = {"two_commands_first": two_commands_first, "client_example_runs": client
 
 
 def main(argv):
+    flags = ""
+    if len(argv) == 5 and argv[4].startswith("--flags="):
+        flags = argv[4][len("--flags="):].strip()
+        argv = argv[:4]
     if len(argv) != 4 or argv[3] not in CASES:
         print("usage: readme_test.py REPO_ROOT BUILD_DIR CASE (one of %s)" % ", ".join(CASES), file=sys.stderr)
         return 2
     try:
-        CASES[argv[3]](argv[1], argv[2])
+        CASES[argv[3]](argv[1], argv[2], flags)
     except (Failure, subprocess.TimeoutExpired) as failure:
         print("FAIL %s: %s" % (argv[3], failure))
         return 1
