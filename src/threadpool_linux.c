@@ -298,8 +298,11 @@ static void timer_on_events(COMPLETION_PORT_IO* io, uint32_t events)
 
 static const COMPLETION_PORT_IO_OPS timer_io_ops = { timer_on_events, timer_hold, timer_release };
 
-/* A delay of 0 means "now": timerfd reads a zero it_value as "disarm", so it becomes 1 ns. */
-static int timer_set(TIMER* timer, uint32_t delay_ms, uint32_t period_ms)
+/* A delay of 0 means "now": timerfd reads a zero it_value as "disarm", so it becomes 1 ns. Takes
+ * the fd, not the timer: once armed, the timer may fire and its callback destroy it, so nothing of
+ * it may be read after the settime (the caller reads the fd under the timer's lock, which the
+ * firing worker takes too). */
+static int timer_set(int fd, uint32_t delay_ms, uint32_t period_ms)
 {
     struct itimerspec spec = {
         .it_value = {.tv_sec = delay_ms / 1000, .tv_nsec = (long)(delay_ms % 1000) * 1000000L},
@@ -309,9 +312,9 @@ static int timer_set(TIMER* timer, uint32_t delay_ms, uint32_t period_ms)
     {
         spec.it_value.tv_nsec = 1;
     }
-    if (timerfd_settime(timer->fd, 0, &spec, NULL) != 0)
+    if (timerfd_settime(fd, 0, &spec, NULL) != 0)
     {
-        LogError("timerfd_settime failed for timer %p, errno=%d (%s)", (void*)timer, errno, strerror(errno));
+        LogError("timerfd_settime failed for timer fd=%d, errno=%d (%s)", fd, errno, strerror(errno));
         return -1;
     }
     return 0;
@@ -371,7 +374,7 @@ int threadpool_timer_start(THREADPOOL_HANDLE threadpool, uint32_t start_delay_ms
         timer_release(&timer->io);
         return -1;
     }
-    if (timer_set(timer, start_delay_ms, timer_period_ms) != 0)
+    if (timer_set(timer->fd, start_delay_ms, timer_period_ms) != 0)
     {
         completion_port_remove(timer->port, &timer->io);
         timer_release(&timer->io);
@@ -392,8 +395,9 @@ int threadpool_timer_restart(TIMER_INSTANCE_HANDLE timer, uint32_t start_delay_m
     (void)pthread_mutex_lock(&timer->lock);
     timer->armed = true;
     timer->period_ms = timer_period_ms;
+    int fd = timer->fd;
     (void)pthread_mutex_unlock(&timer->lock);
-    return timer_set(timer, start_delay_ms, timer_period_ms);
+    return timer_set(fd, start_delay_ms, timer_period_ms);
 }
 
 void threadpool_timer_cancel(TIMER_INSTANCE_HANDLE timer)
