@@ -318,6 +318,7 @@ static COMPLETION_PORT_IO* pop_posted(BACKLOG* backlog)
 /* Claims the next event of the worker's own backlog into `event`; false when none is left. Then
  * it also waits for a taker still copying (a few hundred nanoseconds, and only after a stall
  * check found this worker stuck), so that the caller may refill the array. */
+/* Codes_SRS_ASYNC_SOCKET_LINUX_99_220 */
 static bool claim_event(BACKLOG* backlog, struct epoll_event* event)
 {
     uint64_t word = atomic_fetch_add_explicit(&backlog->claim, 1, memory_order_acq_rel);
@@ -383,6 +384,7 @@ static bool is_stuck(WORKER* worker, uint32_t seen)
 
 /* Claims and copies up to `room` of the events left in another worker's backlog into `into`;
  * returns how many. */
+/* Codes_SRS_ASYNC_SOCKET_LINUX_99_220 */
 static uint32_t take_events(BACKLOG* theirs, struct epoll_event* into, uint32_t room)
 {
     /* counted before the claim: the owner, once it sees the word drained, waits for the copy */

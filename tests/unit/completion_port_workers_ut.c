@@ -81,6 +81,8 @@ typedef struct OWNER_TAG
     atomic_int blocked;       /* posts waiting on *block now */
     atomic_int bytes;         /* bytes read */
     atomic_int posts;
+    atomic_int in_events;     /* input events delivered */
+    atomic_bool* block_events; /* an input event waits while *block_events is true */
     atomic_int holds;
     atomic_int releases;
 } OWNER;
@@ -112,7 +114,12 @@ static void owner_on_events(COMPLETION_PORT_IO* io, uint32_t events)
     {
         return;
     }
+    (void)atomic_fetch_add(&owner->in_events, 1);
     thread_set_add(atomic_load(&owner->threads));
+    while (owner->block_events != NULL && atomic_load(owner->block_events))
+    {
+        test_sleep_ms(1);
+    }
     if (owner->delay_ms != 0)
     {
         test_sleep_ms(owner->delay_ms);
@@ -356,11 +363,107 @@ static void completion_port_delivers_posts_a_blocked_worker_had_taken(void** sta
     thread_set_deinit(&threads);
 }
 
+#define BATCH_PAIRS 5
+
+/* A post that makes BATCH_PAIRS fds readable while it runs on the poller, so that they come back
+ * from its next epoll_wait in one batch (no worker waits in epoll_wait meanwhile). */
+typedef struct KICKER_TAG
+{
+    COMPLETION_PORT_IO io;
+    PAIR* pairs;
+    atomic_int holds;
+    atomic_int releases;
+} KICKER;
+
+static void kicker_on_events(COMPLETION_PORT_IO* io, uint32_t events)
+{
+    KICKER* kicker = (KICKER*)((char*)io - offsetof(KICKER, io));
+    if (events != 0)
+    {
+        return;
+    }
+    for (int i = 0; i < BATCH_PAIRS; i++)
+    {
+        assert_int_equal(write(kicker->pairs[i].peer, "x", 1), 1);
+    }
+}
+
+static void kicker_hold(COMPLETION_PORT_IO* io)
+{
+    (void)atomic_fetch_add(&((KICKER*)((char*)io - offsetof(KICKER, io)))->holds, 1);
+}
+
+static void kicker_release(COMPLETION_PORT_IO* io)
+{
+    (void)atomic_fetch_add(&((KICKER*)((char*)io - offsetof(KICKER, io)))->releases, 1);
+}
+
+static const COMPLETION_PORT_IO_OPS kicker_ops = { kicker_on_events, kicker_hold, kicker_release };
+
+/* One batch of five input events, the first of which blocks its callback: the four behind it in
+ * the blocked worker's batch are taken over by the other worker, and every one of the five is
+ * delivered exactly once (the owner claims its events with a fetch-add, the taker with a
+ * compare-exchange, so no event is delivered by both and none is lost).
+ * Tests_SRS_ASYNC_SOCKET_LINUX_99_132
+ * Tests_SRS_ASYNC_SOCKET_LINUX_99_220 */
+static void completion_port_delivers_each_event_of_a_blocked_batch_once(void** state)
+{
+    (void)state;
+    COMPLETION_PORT_HANDLE port = completion_port_create(2);
+    assert_non_null(port);
+    THREAD_SET threads;
+    thread_set_init(&threads);
+    atomic_bool block;
+    atomic_init(&block, true);
+    PAIR pairs[BATCH_PAIRS];
+    for (int i = 0; i < BATCH_PAIRS; i++)
+    {
+        pair_init(&pairs[i], port, &threads, 0);
+    }
+    pairs[0].owner.block_events = &block;
+    KICKER kicker = {.pairs = pairs};
+    kicker.io.ops = &kicker_ops;
+    test_sleep_ms(50); /* the registrations' first events are out of the way */
+
+    assert_int_equal(completion_port_post(port, &kicker.io), 0);
+    TEST_WAIT_UNTIL(atomic_load(&pairs[0].owner.in_events) == 1, 2000);
+    bool others_done = true;
+    uint64_t start = test_now_ms();
+    for (int i = 1; i < BATCH_PAIRS; i++)
+    {
+        while (atomic_load(&pairs[i].owner.bytes) == 0 && test_now_ms() - start < 3000)
+        {
+            test_sleep_ms(1);
+        }
+        others_done = others_done && atomic_load(&pairs[i].owner.bytes) == 1;
+    }
+    bool still_blocked = atomic_load(&pairs[0].owner.bytes) == 0;
+    atomic_store(&block, false);
+    TEST_WAIT_UNTIL(atomic_load(&pairs[0].owner.bytes) == 1, 2000);
+    test_sleep_ms(50); /* room for a second delivery of any of them, which must not come */
+    assert_true(others_done);
+    assert_true(still_blocked);
+    for (int i = 0; i < BATCH_PAIRS; i++)
+    {
+        assert_int_equal(atomic_load(&pairs[i].owner.in_events), 1);
+        assert_int_equal(atomic_load(&pairs[i].owner.bytes), 1);
+    }
+    TEST_WAIT_UNTIL(atomic_load(&kicker.holds) == atomic_load(&kicker.releases), 2000);
+
+    for (int i = 0; i < BATCH_PAIRS; i++)
+    {
+        pair_deinit(&pairs[i], port);
+    }
+    completion_port_dec_ref(port);
+    thread_set_deinit(&threads);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(completion_port_delivers_small_batches_on_the_poller_alone),
     cmocka_unit_test(completion_port_shares_a_big_batch_with_idle_workers),
     cmocka_unit_test(completion_port_keeps_delivering_while_a_callback_blocks),
     cmocka_unit_test(completion_port_delivers_posts_a_blocked_worker_had_taken),
+    cmocka_unit_test(completion_port_delivers_each_event_of_a_blocked_batch_once),
 };
 
 TEST_MAIN(tests)
