@@ -49,6 +49,12 @@ MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_TLS_ROLE, ASYNC_SOCKET_TLS_ROLE_VALUES)
  * connection then fails with ENOBUFS rather than growing memory without a bound. */
 #define TLS_OUT_MAX (1024 * 1024)
 
+/* A drained queue keeps a buffer of up to this capacity (one full record and the small ones
+ * behind it), so a connection whose sends keep meeting a full socket buffer does not allocate
+ * per send; a bigger one, which only a flood of key updates makes, is freed when it drains.
+ * A connection whose sends never met a full socket buffer has none. */
+#define TLS_OUT_KEEP (32 * 1024)
+
 typedef struct ASYNC_SOCKET_TLS_CONTEXT_TAG
 {
     SSL_CTX* ssl_ctx;
@@ -61,7 +67,9 @@ typedef struct ASYNC_SOCKET_TLS_CONTEXT_TAG
 typedef struct TLS_OUT_TAG
 {
     int fd;
-    uint8_t* data;   /* NULL while empty */
+    uint8_t* data;   /* NULL until the kernel first leaves bytes; see TLS_OUT_KEEP */
+    size_t capacity;
+    size_t head;     /* data[head, head + length) are queued */
     size_t length;
 } TLS_OUT;
 
@@ -113,7 +121,7 @@ static int out_flush(TLS_OUT* out)
 {
     while (out->length > 0)
     {
-        ssize_t written = send_some(out->fd, out->data, out->length);
+        ssize_t written = send_some(out->fd, out->data + out->head, out->length);
         if (written <= 0)
         {
             if (written == 0)
@@ -123,23 +131,42 @@ static int out_flush(TLS_OUT* out)
             return -1;
         }
         out->length -= (size_t)written;
-        (void)memmove(out->data, out->data + written, out->length);
+        out->head = (out->length == 0) ? 0 : out->head + (size_t)written;
     }
-    /* an idle connection keeps no buffer */
-    free(out->data);
-    out->data = NULL;
+    if (out->capacity > TLS_OUT_KEEP)
+    {
+        free(out->data);
+        out->data = NULL;
+        out->capacity = 0;
+    }
     return 0;
 }
 
+/* The queue's buffer is kept while it drains and refills (TLS_OUT_KEEP), so a steady transfer
+ * that meets a full socket buffer does not allocate per send (make bench, tls row). */
 static bool out_append(TLS_OUT* out, const uint8_t* data, size_t length)
 {
-    uint8_t* grown = realloc(out->data, out->length + length);
-    if (grown == NULL)
+    if (out->head + out->length + length > out->capacity && out->head != 0)
     {
-        return false;
+        (void)memmove(out->data, out->data + out->head, out->length);
+        out->head = 0;
     }
-    (void)memcpy(grown + out->length, data, length);
-    out->data = grown;
+    if (out->length + length > out->capacity)
+    {
+        size_t capacity = (out->capacity == 0) ? TLS_OUT_KEEP : out->capacity;
+        while (capacity < out->length + length)
+        {
+            capacity *= 2;
+        }
+        uint8_t* grown = realloc(out->data, capacity);
+        if (grown == NULL)
+        {
+            return false;
+        }
+        out->data = grown;
+        out->capacity = capacity;
+    }
+    (void)memcpy(out->data + out->head + out->length, data, length);
     out->length += length;
     return true;
 }
