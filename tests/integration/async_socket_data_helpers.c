@@ -79,14 +79,48 @@ void plain_io_init(PLAIN_IO* io, int fd, uint64_t base, uint64_t total, size_t c
     io->mismatch_at = UINT64_MAX;
 }
 
-void* plain_read_run(void* arg)
+/* One recv of `want` bytes into buffer, checked against the pattern: the count, or <= 0 with
+ * io->error set (a wrong byte sets -2 and io->mismatch_at). */
+static ssize_t plain_read_step(PLAIN_IO* io, uint8_t* buffer, size_t want)
 {
-    PLAIN_IO* io = arg;
+    ssize_t got = recv(io->fd, buffer, want, 0);
+    if (got <= 0)
+    {
+        io->error = (got == 0) ? -1 : errno;
+        return -1;
+    }
+    size_t good = test_check_pattern(buffer, (size_t)got, io->base + io->done);
+    if (good != (size_t)got)
+    {
+        io->error = -2;
+        io->mismatch_at = io->done + good;
+        return -1;
+    }
+    return got;
+}
+
+/* One send of the next `want` bytes of the pattern: the count, or <= 0 with io->error set. */
+static ssize_t plain_write_step(PLAIN_IO* io, uint8_t* buffer, size_t want)
+{
+    test_fill_pattern(buffer, want, io->base + io->done);
+    ssize_t sent = send(io->fd, buffer, want, MSG_NOSIGNAL);
+    if (sent <= 0)
+    {
+        io->error = errno;
+        return -1;
+    }
+    return sent;
+}
+
+/* Moves io->total bytes in calls of at most io->chunk, retrying EINTR and pausing io->sleep_us
+ * after every call; stops at the first failed step. */
+static void plain_io_run(PLAIN_IO* io, ssize_t (*step)(PLAIN_IO* io, uint8_t* buffer, size_t want))
+{
     uint8_t* buffer = malloc(io->chunk);
     if (buffer == NULL)
     {
         io->error = ENOMEM;
-        return NULL;
+        return;
     }
     while (io->done < io->total)
     {
@@ -95,67 +129,34 @@ void* plain_read_run(void* arg)
         {
             want = (size_t)(io->total - io->done);
         }
-        ssize_t got = recv(io->fd, buffer, want, 0);
-        if (got < 0 && errno == EINTR)
+        ssize_t moved = step(io, buffer, want);
+        if (moved < 0 && io->error == EINTR)
         {
+            io->error = 0;
             continue;
         }
-        if (got <= 0)
+        if (moved <= 0)
         {
-            io->error = (got == 0) ? -1 : errno;
             break;
         }
-        size_t good = test_check_pattern(buffer, (size_t)got, io->base + io->done);
-        if (good != (size_t)got)
-        {
-            io->error = -2;
-            io->mismatch_at = io->done + good;
-            break;
-        }
-        io->done += (uint64_t)got;
+        io->done += (uint64_t)moved;
         if (io->sleep_us != 0)
         {
             (void)usleep(io->sleep_us);
         }
     }
     free(buffer);
+}
+
+void* plain_read_run(void* arg)
+{
+    plain_io_run(arg, plain_read_step);
     return NULL;
 }
 
 void* plain_write_run(void* arg)
 {
-    PLAIN_IO* io = arg;
-    uint8_t* buffer = malloc(io->chunk);
-    if (buffer == NULL)
-    {
-        io->error = ENOMEM;
-        return NULL;
-    }
-    while (io->done < io->total)
-    {
-        size_t want = io->chunk;
-        if (io->total - io->done < want)
-        {
-            want = (size_t)(io->total - io->done);
-        }
-        test_fill_pattern(buffer, want, io->base + io->done);
-        ssize_t sent = send(io->fd, buffer, want, MSG_NOSIGNAL);
-        if (sent < 0 && errno == EINTR)
-        {
-            continue;
-        }
-        if (sent <= 0)
-        {
-            io->error = errno;
-            break;
-        }
-        io->done += (uint64_t)sent;
-        if (io->sleep_us != 0)
-        {
-            (void)usleep(io->sleep_us);
-        }
-    }
-    free(buffer);
+    plain_io_run(arg, plain_write_step);
     return NULL;
 }
 

@@ -32,16 +32,6 @@
 
 #define WATCHDOG_MS 20000
 
-/* Opens and destroys one socket so that the completion port's lazily allocated fd table exists;
- * live allocations measured afterwards are then the steady baseline. */
-static void warm_up_port(void)
-{
-    int peer;
-    ASYNC_SOCKET_HANDLE socket = open_unix_async(&peer, NULL);
-    async_socket_destroy(socket);
-    assert_int_equal(close(peer), 0);
-}
-
 /* ---- a custom transport: plain send/recv on the fd; the context is the fd ---- */
 
 static int fd_on_send(void* context, ASYNC_SOCKET_HANDLE async_socket, const void* buf, size_t len)
@@ -170,9 +160,7 @@ static void destroy_after_a_close_in_a_callback_waits_for_the_worker_to_leave_it
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
     warm_up_port();
     int64_t live_before = sys_fault_live_allocations();
 
@@ -215,9 +203,7 @@ static void destroy_after_a_close_in_a_callback_waits_for_the_worker_to_leave_it
         assert_int_equal(close(peer), 0);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* One worker, parked in a callback of another socket. A receive on a socket with a custom
@@ -583,9 +569,7 @@ static void close_racing_closes_on_other_threads_then_destroy(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
     warm_up_port();
     int64_t live_before = sys_fault_live_allocations();
 
@@ -646,9 +630,7 @@ static void close_racing_closes_on_other_threads_then_destroy(void** state)
         assert_int_equal(close(peer), 0);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -16,6 +16,20 @@ void leak_check_end(const LEAK_CHECK* check)
     assert_int_equal(test_count_open_fds(), check->fds);
 }
 
+void lifecycle_begin(LEAK_CHECK* check, unsigned int watchdog_ms, const char* what)
+{
+    leak_check_begin(check);
+    assert_int_equal(platform_init(), 0);
+    watchdog_start(watchdog_ms, what);
+}
+
+void lifecycle_end(const LEAK_CHECK* check)
+{
+    watchdog_stop();
+    platform_deinit();
+    leak_check_end(check);
+}
+
 WATCHDOG watchdog = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 void* watchdog_main(void* arg)
@@ -192,10 +206,9 @@ int test_open(ASYNC_SOCKET_HANDLE socket, OP_RECORD* record)
     return result;
 }
 
-ASYNC_SOCKET_HANDLE open_tcp_async(int sndbuf, int rcvbuf, int* peer, int* fd)
+/* Creates and opens an async socket on fds[0]; *peer gets fds[1], *fd (optional) fds[0]. */
+static ASYNC_SOCKET_HANDLE open_async_on_pair(const int fds[2], int* peer, int* fd)
 {
-    int fds[2];
-    assert_int_equal(test_tcp_pair(fds, sndbuf, rcvbuf), 0);
     ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, fds[0]);
     assert_non_null(socket);
     OP_RECORD open_record;
@@ -210,22 +223,26 @@ ASYNC_SOCKET_HANDLE open_tcp_async(int sndbuf, int rcvbuf, int* peer, int* fd)
     return socket;
 }
 
+ASYNC_SOCKET_HANDLE open_tcp_async(int sndbuf, int rcvbuf, int* peer, int* fd)
+{
+    int fds[2];
+    assert_int_equal(test_tcp_pair(fds, sndbuf, rcvbuf), 0);
+    return open_async_on_pair(fds, peer, fd);
+}
+
 ASYNC_SOCKET_HANDLE open_unix_async(int* peer, int* fd)
 {
     int fds[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-    ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, fds[0]);
-    assert_non_null(socket);
-    OP_RECORD open_record;
-    op_record_init(&open_record, NULL);
-    assert_int_equal(test_open(socket, &open_record), 0);
-    assert_once_with(&open_record, ASYNC_SOCKET_OPEN_OK);
-    *peer = fds[1];
-    if (fd != NULL)
-    {
-        *fd = fds[0];
-    }
-    return socket;
+    return open_async_on_pair(fds, peer, fd);
+}
+
+void warm_up_port(void)
+{
+    int peer;
+    ASYNC_SOCKET_HANDLE socket = open_unix_async(&peer, NULL);
+    async_socket_destroy(socket);
+    assert_int_equal(close(peer), 0);
 }
 
 uint64_t drain_until_eof(int fd, unsigned int timeout_ms, bool check_pattern)

@@ -52,6 +52,13 @@ void leak_check_begin(LEAK_CHECK* check);
 /* Call after the last destroy and platform_deinit. */
 void leak_check_end(const LEAK_CHECK* check);
 
+/* The frame of a lifecycle test: leak_check_begin, platform_init, then watchdog_start(watchdog_ms,
+ * what) (a test passes __func__). */
+void lifecycle_begin(LEAK_CHECK* check, unsigned int watchdog_ms, const char* what);
+
+/* The end of that frame, after the last destroy: watchdog_stop, platform_deinit, leak_check_end. */
+void lifecycle_end(const LEAK_CHECK* check);
+
 /* ---- watchdog ---- */
 
 /* A deadlock in the library would hang the test until ctest's timeout; the watchdog ends the
@@ -131,6 +138,10 @@ ASYNC_SOCKET_HANDLE open_unix_async(int* peer, int* fd);
  * timeout_ms without progress (fails the test). Checks the pattern from stream offset 0 when
  * check_pattern is set. */
 uint64_t drain_until_eof(int fd, unsigned int timeout_ms, bool check_pattern);
+
+/* Opens and destroys one socket so that the completion port's lazily allocated fd table exists;
+ * live allocations measured afterwards are then the steady baseline. */
+void warm_up_port(void);
 
 /* true when the fd number is not open in this process. */
 bool fd_is_closed(int fd);

@@ -112,15 +112,6 @@ static void async_socket_send_async_with_null_callback_fails(void** state)
     check_send_rejected(false, &buffer, 1, true);
 }
 
-static void on_send_expect_null_context(void* context, ASYNC_SOCKET_SEND_RESULT result)
-{
-    if (context == NULL)
-    {
-        atomic_store(&null_context_result, (int)result);
-        (void)atomic_fetch_add(&null_context_calls, 1);
-    }
-}
-
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_050 */
 static void async_socket_send_async_with_null_context_succeeds(void** state)
 {
@@ -276,18 +267,6 @@ static void async_socket_receive_async_with_null_callback_fails(void** state)
     check_receive_rejected(false, &buffer, 1, true);
 }
 
-static atomic_uint null_context_bytes;
-
-static void on_receive_expect_null_context(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint32_t bytes)
-{
-    if (context == NULL)
-    {
-        atomic_store(&null_context_result, (int)result);
-        atomic_store(&null_context_bytes, bytes);
-        (void)atomic_fetch_add(&null_context_calls, 1);
-    }
-}
-
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_071 */
 static void async_socket_receive_async_with_null_context_succeeds(void** state)
 {
@@ -412,15 +391,6 @@ static void async_socket_notify_io_async_on_a_socket_that_is_not_open_fails(void
     (void)state;
     check_notify_rejected(false, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, false, false);
     check_notify_rejected(false, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, false, false);
-}
-
-static void on_notify_expect_null_context(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT result)
-{
-    if (context == NULL)
-    {
-        atomic_store(&null_context_result, (int)result);
-        (void)atomic_fetch_add(&null_context_calls, 1);
-    }
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_04_016 */

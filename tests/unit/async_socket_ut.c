@@ -568,15 +568,6 @@ static void async_socket_open_async_with_null_callback_fails(void** state)
 }
 
 
-static void on_open_expect_null_context(void* context, ASYNC_SOCKET_OPEN_RESULT result)
-{
-    if (context == NULL)
-    {
-        atomic_store(&null_context_result, (int)result);
-        (void)atomic_fetch_add(&null_context_calls, 1);
-    }
-}
-
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_026 */
 static void async_socket_open_async_with_null_context_succeeds(void** state)
 {

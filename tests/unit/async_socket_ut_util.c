@@ -139,6 +139,45 @@ atomic_int null_context_calls;
 
 atomic_int null_context_result;
 
+atomic_uint null_context_bytes;
+
+void on_open_expect_null_context(void* context, ASYNC_SOCKET_OPEN_RESULT result)
+{
+    if (context == NULL)
+    {
+        atomic_store(&null_context_result, (int)result);
+        (void)atomic_fetch_add(&null_context_calls, 1);
+    }
+}
+
+void on_send_expect_null_context(void* context, ASYNC_SOCKET_SEND_RESULT result)
+{
+    if (context == NULL)
+    {
+        atomic_store(&null_context_result, (int)result);
+        (void)atomic_fetch_add(&null_context_calls, 1);
+    }
+}
+
+void on_receive_expect_null_context(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint32_t bytes)
+{
+    if (context == NULL)
+    {
+        atomic_store(&null_context_result, (int)result);
+        atomic_store(&null_context_bytes, bytes);
+        (void)atomic_fetch_add(&null_context_calls, 1);
+    }
+}
+
+void on_notify_expect_null_context(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT result)
+{
+    if (context == NULL)
+    {
+        atomic_store(&null_context_result, (int)result);
+        (void)atomic_fetch_add(&null_context_calls, 1);
+    }
+}
+
 int open_marked(ASYNC_SOCKET_HANDLE s, ON_ASYNC_SOCKET_OPEN_COMPLETE cb, void* context)
 {
     in_api_call = 1;

@@ -99,6 +99,14 @@ void on_notify_unexpected(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT result);
 /* For the tests that pass a NULL context: their callbacks count here. */
 extern atomic_int null_context_calls;
 extern atomic_int null_context_result;
+extern atomic_uint null_context_bytes;
+
+/* Callbacks for those tests: a call with a NULL context counts in null_context_calls and keeps its
+ * result (and byte count); a call with any other context is not counted. */
+void on_open_expect_null_context(void* context, ASYNC_SOCKET_OPEN_RESULT result);
+void on_send_expect_null_context(void* context, ASYNC_SOCKET_SEND_RESULT result);
+void on_receive_expect_null_context(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint32_t bytes);
+void on_notify_expect_null_context(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT result);
 
 /* API wrappers that mark the call, so cb_note can tell inline completions apart. */
 int open_marked(ASYNC_SOCKET_HANDLE s, ON_ASYNC_SOCKET_OPEN_COMPLETE cb, void* context);
