@@ -294,11 +294,8 @@ static void callbacks_on_two_workers_closing_each_others_socket_do_not_deadlock(
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
     /* two workers, whatever the machine or the environment says */
-    assert_int_equal(platform_linux_set_worker_count(2), 0);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin_with_workers(&leak, 2, WATCHDOG_MS, __func__);
 
     for (int round = 0; round < 50; round++)
     {
@@ -366,10 +363,7 @@ static void callbacks_on_two_workers_closing_each_others_socket_do_not_deadlock(
         assert_int_equal(close(peer_b), 0);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    assert_int_equal(platform_linux_set_worker_count(0), 0);
-    leak_check_end(&leak);
+    lifecycle_end_with_workers(&leak);
 }
 
 /* ---- many pending operations ---- */

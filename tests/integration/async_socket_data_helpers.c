@@ -68,6 +68,20 @@ ASYNC_SOCKET_HANDLE open_socket(int fd)
     return open_socket_with(fd, NULL, NULL, NULL, NULL);
 }
 
+ASYNC_SOCKET_HANDLE env_begin_with_socket(LEAK_MARK* mark, int fds[2], int sndbuf, int rcvbuf)
+{
+    env_begin(mark);
+    make_pair(fds, sndbuf, rcvbuf);
+    return open_socket(fds[0]);
+}
+
+void env_end_with_socket(ASYNC_SOCKET_HANDLE socket, int peer_fd, const LEAK_MARK* mark)
+{
+    async_socket_destroy(socket);
+    assert_int_equal(close(peer_fd), 0);
+    env_end(mark);
+}
+
 void plain_io_init(PLAIN_IO* io, int fd, uint64_t base, uint64_t total, size_t chunk, unsigned sleep_us)
 {
     memset(io, 0, sizeof(*io));

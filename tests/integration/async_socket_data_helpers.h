@@ -67,6 +67,13 @@ void on_open_record(void* context, ASYNC_SOCKET_OPEN_RESULT result);
 ASYNC_SOCKET_HANDLE open_socket_with(int fd, ON_ASYNC_SOCKET_SEND on_send, void* send_context, ON_ASYNC_SOCKET_RECV on_recv, void* recv_context);
 ASYNC_SOCKET_HANDLE open_socket(int fd);
 
+/* The frame of a test on one pair: env_begin(mark), make_pair(fds, sndbuf, rcvbuf), and the async
+ * socket opened on fds[0] (fds[1] is the test's peer). */
+ASYNC_SOCKET_HANDLE env_begin_with_socket(LEAK_MARK* mark, int fds[2], int sndbuf, int rcvbuf);
+
+/* Its end: destroys the socket, closes the peer fd, then env_end(mark). */
+void env_end_with_socket(ASYNC_SOCKET_HANDLE socket, int peer_fd, const LEAK_MARK* mark);
+
 /* ---- plain blocking I/O on the peer end ---- */
 
 typedef struct PLAIN_IO_TAG

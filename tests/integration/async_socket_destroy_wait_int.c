@@ -218,10 +218,7 @@ static void destroy_waits_for_a_post_that_the_busy_worker_has_not_run_yet(void**
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_linux_set_worker_count(1), 0);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin_with_workers(&leak, 1, WATCHDOG_MS, __func__);
     warm_up_port();
     BLOCKER blocker;
     blocker_start(&blocker);
@@ -255,10 +252,7 @@ static void destroy_waits_for_a_post_that_the_busy_worker_has_not_run_yet(void**
     assert_int_equal(close(peer), 0);
 
     blocker_end(&blocker);
-    watchdog_stop();
-    platform_deinit();
-    assert_int_equal(platform_linux_set_worker_count(0), 0);
-    leak_check_end(&leak);
+    lifecycle_end_with_workers(&leak);
 }
 
 /* ---- many destroys at once ---- */
@@ -316,10 +310,7 @@ static void concurrent_destroys_of_many_sockets_from_several_threads_all_return(
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_linux_set_worker_count(1), 0);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin_with_workers(&leak, 1, WATCHDOG_MS, __func__);
     warm_up_port();
     int fds_before = test_count_open_fds();
 
@@ -399,10 +390,7 @@ static void concurrent_destroys_of_many_sockets_from_several_threads_all_return(
         assert_int_equal(test_count_open_fds(), fds_before);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    assert_int_equal(platform_linux_set_worker_count(0), 0);
-    leak_check_end(&leak);
+    lifecycle_end_with_workers(&leak);
 }
 
 /* ---- each teardown wakes its own destroy ---- */
@@ -472,10 +460,7 @@ static void a_teardown_wakes_the_destroy_of_its_own_socket_only(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_linux_set_worker_count(2), 0);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin_with_workers(&leak, 2, WATCHDOG_MS, __func__);
     warm_up_port();
     int64_t live_before = sys_fault_live_allocations();
 
@@ -515,10 +500,7 @@ static void a_teardown_wakes_the_destroy_of_its_own_socket_only(void** state)
         assert_int_equal(sys_fault_live_allocations(), live_before);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    assert_int_equal(platform_linux_set_worker_count(0), 0);
-    leak_check_end(&leak);
+    lifecycle_end_with_workers(&leak);
 }
 
 /* ---- closes racing closes ---- */

@@ -30,6 +30,22 @@ void lifecycle_end(const LEAK_CHECK* check)
     leak_check_end(check);
 }
 
+void lifecycle_begin_with_workers(LEAK_CHECK* check, uint32_t workers, unsigned int watchdog_ms, const char* what)
+{
+    leak_check_begin(check);
+    assert_int_equal(platform_linux_set_worker_count(workers), 0);
+    assert_int_equal(platform_init(), 0);
+    watchdog_start(watchdog_ms, what);
+}
+
+void lifecycle_end_with_workers(const LEAK_CHECK* check)
+{
+    watchdog_stop();
+    platform_deinit();
+    assert_int_equal(platform_linux_set_worker_count(0), 0);
+    leak_check_end(check);
+}
+
 WATCHDOG watchdog = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 void* watchdog_main(void* arg)

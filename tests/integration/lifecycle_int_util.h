@@ -35,6 +35,7 @@
 
 #include "c_pal/async_socket.h"
 #include "c_pal/platform.h"
+#include "c_pal/platform_linux.h"
 #include "sys_fault.h"
 #include "test_util.h"
 
@@ -58,6 +59,11 @@ void lifecycle_begin(LEAK_CHECK* check, unsigned int watchdog_ms, const char* wh
 
 /* The end of that frame, after the last destroy: watchdog_stop, platform_deinit, leak_check_end. */
 void lifecycle_end(const LEAK_CHECK* check);
+
+/* The same frame for a test that needs `workers` worker threads: platform_linux_set_worker_count
+ * before platform_init, and back to 0 (the default) before the leak check at the end. */
+void lifecycle_begin_with_workers(LEAK_CHECK* check, uint32_t workers, unsigned int watchdog_ms, const char* what);
+void lifecycle_end_with_workers(const LEAK_CHECK* check);
 
 /* ---- watchdog ---- */
 

@@ -357,6 +357,20 @@ ASYNC_SOCKET_HANDLE open_socket(int fd)
     return open_socket_with(async_socket_create(NULL, fd));
 }
 
+ASYNC_SOCKET_HANDLE env_begin_with_unix_socket(ENV* env, int fds[2])
+{
+    *env = env_begin();
+    make_unix_pair(fds, 0);
+    return open_socket(fds[0]);
+}
+
+void env_end_with_socket(ASYNC_SOCKET_HANDLE s, int peer_fd, ENV env)
+{
+    async_socket_destroy(s);
+    (void)close(peer_fd);
+    env_end(env);
+}
+
 void transport_init(TRANSPORT* t, int fd)
 {
     memset(t, 0, sizeof(*t));

@@ -161,6 +161,13 @@ bool peer_drains_to_eof(int fd);
 ASYNC_SOCKET_HANDLE open_socket_with(ASYNC_SOCKET_HANDLE s);
 ASYNC_SOCKET_HANDLE open_socket(int fd);
 
+/* The frame of a test on one AF_UNIX pair: *env = env_begin(), make_unix_pair(fds, 0), and the
+ * socket opened on fds[0] (fds[1] is the test's peer). */
+ASYNC_SOCKET_HANDLE env_begin_with_unix_socket(ENV* env, int fds[2]);
+
+/* Its end: destroys the socket, closes the peer fd, then env_end(env). */
+void env_end_with_socket(ASYNC_SOCKET_HANDLE s, int peer_fd, ENV env);
+
 /* ---- a custom transport doing real I/O on the fd, with scripted failures ---- */
 
 #define SCRIPT_MAX 16
