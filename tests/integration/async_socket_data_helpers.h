@@ -175,7 +175,6 @@ void stream_rx_deinit(STREAM_RX* rx);
 void stream_rx_on_receive(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint32_t bytes);
 int stream_rx_post(RX_SLOT* slot);
 
-
 void stream_rx_start(STREAM_RX* rx);
 void stream_rx_wait(STREAM_RX* rx, unsigned timeout_ms);
 

@@ -37,7 +37,6 @@ unsigned stress_scale_percent(void);
 uint32_t stress_scaled(uint32_t full, uint32_t minimum);
 void stress_report(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
-
 /* Resident set size in KiB (/proc/self/statm), 0 when it cannot be read. */
 uint64_t stress_rss_kib(void);
 

@@ -559,7 +559,6 @@ static void async_socket_open_async_with_null_callback_fails(void** state)
     env_end_with_socket(s, fds[1], env);
 }
 
-
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_026 */
 static void async_socket_open_async_with_null_context_succeeds(void** state)
 {

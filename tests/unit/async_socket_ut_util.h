@@ -43,6 +43,7 @@
 
 /* ---- leak baselines ---- */
 
+/* A thread body that returns its argument (settle_threads starts one). */
 void* do_nothing(void* arg);
 
 /* Makes the thread count a stable baseline: a sanitizer's helper thread starts with the first
@@ -64,6 +65,8 @@ ENV env_begin(void);
 
 /* Deinitialises the platform and checks that everything went back to the baseline. */
 void env_end(ENV env);
+
+/* Whether fd is open in this process. */
 bool fd_is_open(int fd);
 
 /* ---- callback records ---- */
