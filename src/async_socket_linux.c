@@ -10,9 +10,10 @@
  * syscall or a user callback: work is taken out under the lock, done without it, and the finished
  * operations are called back after it is released.
  *
- * Lifetime: the user's handle is one reference; a worker delivering an event, a pending post and
- * an API call that may call back inline each hold another. The last release tears the socket
- * down, so a callback may destroy its own socket. */
+ * Lifetime: references, close, destroy and teardown are the lifetime module's (socket_lifetime.c);
+ * its header states the protocol as numbered rules (R1..R9), which this file keeps: a thread that
+ * may call back holds a reference (R2) and is "inside" the socket (R3), and the lock is released
+ * around every syscall and callback (R4). The socket object itself is in async_socket_internal.h. */
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -34,8 +35,10 @@
 #include "c_pal/platform.h"
 #include "c_pal/socket_transport.h"
 #include "address_text.h"
+#include "async_socket_internal.h"
 #include "callback_scope.h"
 #include "lock.h"
+#include "socket_lifetime.h"
 #include "socket_transport_internal.h"
 #include "sys.h"
 
@@ -59,15 +62,6 @@ MU_DEFINE_ENUM_STRINGS(ASYNC_SOCKET_NOTIFY_IO_RESULT, ASYNC_SOCKET_NOTIFY_IO_RES
 #define IN_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
 #define OUT_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
 
-typedef enum SOCKET_STATE_TAG
-{
-    STATE_NEW,     /* created, never opened */
-    STATE_OPENING,
-    STATE_OPEN,
-    STATE_CLOSING,
-    STATE_CLOSED   /* closed: the fd is gone, it cannot be opened again */
-} SOCKET_STATE;
-
 typedef enum IO_STATUS_TAG
 {
     IO_DONE,        /* the operation finished */
@@ -76,53 +70,6 @@ typedef enum IO_STATUS_TAG
     IO_FAILED,      /* an error; errno tells which */
     IO_CLOSED       /* close took the queues meanwhile: the op is no longer ours */
 } IO_STATUS;
-
-typedef union OP_CALLBACK_TAG
-{
-    ON_ASYNC_SOCKET_SEND_COMPLETE send;
-    ON_ASYNC_SOCKET_RECEIVE_COMPLETE receive;
-    ON_ASYNC_SOCKET_NOTIFY_IO_COMPLETE notify;
-} OP_CALLBACK;
-
-/* One queued operation, with its copy of the caller's buffer descriptors behind it. Records are
- * recycled through a per-socket free list (a record is reused for an operation with as many
- * buffers or fewer), so a socket in steady state does not allocate. */
-typedef struct OP_TAG
-{
-    struct OP_TAG* next;
-    OP_CALLBACK on_complete;
-    void* context;
-    uint32_t buffer_count;
-    uint32_t index;  /* first buffer not yet fully sent (received) */
-    uint32_t offset; /* bytes of buffers[index] already sent (received) */
-    uint8_t result;  /* the completion result, set when the op leaves its queue */
-    uint8_t kind;    /* OP_KIND */
-    bool arming;     /* a notify whose re-arm is still in progress: events do not complete it yet */
-    /* buffer descriptors the record has room for, at most UINT8_MAX (records with more than
-     * OP_MAX_REUSED_CAPACITY are never reused, so the exact figure does not matter for them) */
-    uint8_t capacity;
-    /* followed by `capacity` ASYNC_SOCKET_BUFFERs (op_buffers) */
-} OP;
-
-/* The whole header is 40 bytes: a one-buffer record is 56. */
-_Static_assert(sizeof(OP) == 40 || sizeof(void*) != 8, "an operation record header should stay 40 bytes");
-_Static_assert(sizeof(OP) % _Alignof(ASYNC_SOCKET_BUFFER) == 0, "the buffer descriptors start right after the header");
-
-/* The buffer descriptors behind a record's header. (Not a flexible array member: the socket
- * embeds a one-buffer record, and a struct with one cannot be a member of another.) */
-static inline ASYNC_SOCKET_BUFFER* op_buffers(const OP* op)
-{
-    return (ASYNC_SOCKET_BUFFER*)((char*)op + sizeof(OP));
-}
-
-/* A record with room for one buffer, laid out as op_buffers expects. */
-typedef struct OP_ONE_TAG
-{
-    OP header;
-    ASYNC_SOCKET_BUFFER buffer;
-} OP_ONE;
-
-_Static_assert(offsetof(OP_ONE, buffer) == sizeof(OP), "an embedded record's buffer is where op_buffers looks");
 
 /* Bytes an op has moved: its buffers before `index`, and `offset` of that one. */
 static uint32_t op_progress(const OP* op)
@@ -135,175 +82,6 @@ static uint32_t op_progress(const OP* op)
     return total;
 }
 
-typedef enum OP_KIND_TAG
-{
-    KIND_SEND,
-    KIND_RECEIVE,
-    KIND_NOTIFY
-} OP_KIND;
-
-/* A FIFO as a circular list reached through its tail (tail->next is the head): one pointer per
- * queue, which matters with 10,000s of idle sockets. */
-typedef struct OP_QUEUE_TAG
-{
-    OP* tail;
-} OP_QUEUE;
-
-/* Lets a destroy wait for the teardown that the last reference performs, wherever that happens.
- * It lives on the destroying thread's stack, in a process-wide list (destroy_waits) rather than
- * in the socket: 8 bytes fewer on every socket, and only destroy and teardown look at the list. */
-typedef struct DESTROY_WAIT_TAG
-{
-    struct DESTROY_WAIT_TAG* next;
-    const void* socket;
-    atomic_uint done;
-    /* async_socket_destroy_async: the node is on the heap, and the callback is posted to a
-     * worker once the socket is gone (io is how it travels there) */
-    ON_ASYNC_SOCKET_DESTROY_COMPLETE on_destroy_complete;
-    void* context;
-    bool called;
-    COMPLETION_PORT_HANDLE port; /* the freed socket's port reference, until just before the call */
-    COMPLETION_PORT_IO io;
-} DESTROY_WAIT;
-
-static pthread_mutex_t destroy_waits_lock = PTHREAD_MUTEX_INITIALIZER;
-static DESTROY_WAIT* destroy_waits;
-
-/* The closes this thread is running, innermost first (a callback that close calls may close
- * another socket): how close and destroy tell "this thread is the closer" from "a close runs on
- * another thread" without keeping the closer's id in every socket. Nodes live on close's stack. */
-typedef struct CLOSING_TAG
-{
-    struct CLOSING_TAG* next;
-    const void* socket;
-} CLOSING;
-
-static _Thread_local CLOSING* closing_here;
-
-static bool closing_on_this_thread(const void* socket)
-{
-    for (const CLOSING* closing = closing_here; closing != NULL; closing = closing->next)
-    {
-        if (closing->socket == socket)
-        {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* What only a socket with a custom transport needs (with its engine, if any): kept out of the
- * default socket, which is the one there are 10,000s of. */
-typedef struct SOCKET_EXTRAS_TAG
-{
-    EXECUTION_ENGINE_HANDLE execution_engine;
-    ON_ASYNC_SOCKET_SEND on_send; /* NULL for the default transport (a socket with an engine) */
-    void* on_send_context;
-    ON_ASYNC_SOCKET_RECV on_recv;
-    void* on_recv_context;
-} SOCKET_EXTRAS;
-
-/* Laid out small: an idle socket with a receive pending is this, one operation record and a
- * slot in the port's table. */
-typedef struct ASYNC_SOCKET_TAG
-{
-    COMPLETION_PORT_IO io;
-    COMPLETION_PORT_HANDLE port;
-    /* A custom transport's SOCKET_EXTRAS; for the default transport with an execution engine, the
-     * engine itself with EXTRAS_ENGINE_TAG set (c-pal code passes an engine to every create, and
-     * an allocation for it would cost 48 bytes per socket); 0 for neither. See extras_of. */
-    uintptr_t extras;
-    struct SOCKET_TRANSPORT_TAG transport; /* the socket's transport, made in place (transport_of) */
-    atomic_int refcount;
-    LOCK lock;
-    /* everything below is guarded by lock */
-    uint16_t in_seq;         /* bumped per input event, to notice one that races an EAGAIN (a
-                              * wrap needs 65,536 events within one syscall) */
-    uint16_t out_seq;
-    uint16_t pending_events; /* event bits not yet looked at by the dispatcher (all fit 16 bits) */
-    uint16_t last_events;    /* the bits of the latest event */
-    uint16_t inside;         /* threads inside this socket's scope (dispatcher, inline send, ...) */
-    uint16_t in_io;          /* of those, the ones in a syscall section on the fd */
-    uint8_t state : 3;       /* SOCKET_STATE (5 values); packed with the flags below, all guarded by the lock */
-    /* one byte of flags: they share a memory location, which the lock guards as a whole */
-    bool dispatching : 1;
-    bool rerun : 1;          /* events arrived while dispatching */
-    bool readable : 1;       /* a receive attempt may find data */
-    bool writable : 1;       /* a send attempt may find room */
-    bool hung_up : 1;        /* a hang-up or error was reported: only EAGAIN proves "no data" */
-    bool write_busy : 1;     /* a thread is sending; only it touches the send side */
-    bool destroy_waits : 1;  /* a destroy waits in destroy_waits for the teardown */
-    bool refusal_said : 1;   /* a refused call has logged its WARNING; later ones are VERBOSE */
-    bool counts_queued : 1;  /* the kernel reports the bytes left after each read (TCP_INQ);
-                              * set at open, read under the lock like the other flags */
-    /* The first errno that ended the connection (a dead link, or a peer that closed it; see
-     * note_transport_error), 0 while none. After a dead link every pending and later operation
-     * fails with ERROR: see link_failed. */
-    uint8_t link_errno;
-    /* Set by close when it takes the queues. A thread that was doing I/O without the lock (a
-     * transport hook that closed the socket, or the circle case of close) then must not touch
-     * the op it was working on, nor call the transport again. Read without the lock too. */
-    atomic_bool drained;
-    OP_QUEUE sends;
-    OP_QUEUE receives;
-    OP_QUEUE notifies;
-    OP_QUEUE completed;      /* finished, not yet called back; close calls back what is left */
-    OP* free_ops;
-    /* The first record of the socket, in the same allocation: an idle socket with a one-buffer
-     * receive pending then costs a single heap chunk. It goes round the free list like any other
-     * record and is never freed on its own. */
-    OP_ONE inline_op;
-} ASYNC_SOCKET;
-
-_Static_assert((EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP) <= UINT16_MAX, "the event bits the socket keeps fit 16 bits");
-
-/* 168 bytes with its embedded one-buffer record, a 176-byte heap chunk on x86-64 glibc: with the
- * 8-byte slot in the port table, 184 bytes per idle socket with a one-buffer receive pending.
- * Codes_SRS_ASYNC_SOCKET_LINUX_99_052 */
-_Static_assert(sizeof(ASYNC_SOCKET) <= 168 || sizeof(void*) != 8, "an async socket should stay within 168 bytes");
-
-static inline void socket_unlock(ASYNC_SOCKET* socket);
-
-/* Every socket's waiters share one futex word. Close and destroy wait rarely, and a wake meant
- * for another socket only makes a waiter look at its condition again; a word per socket cost
- * 8 bytes on each of 10,000s of idle sockets. */
-static atomic_uint wait_seq;
-static atomic_uint waiters;
-
-/* Whether the socket moves its bytes itself (sendmsg/recvmsg over all buffers) rather than through
- * custom hooks. Fixed at create; read without the lock. */
-/* Engine handles are heap pointers, so their low bit is free for the tag. */
-#define EXTRAS_ENGINE_TAG ((uintptr_t)1)
-
-static inline SOCKET_EXTRAS* extras_of(const ASYNC_SOCKET* socket)
-{
-    return ((socket->extras & EXTRAS_ENGINE_TAG) != 0) ? NULL : (SOCKET_EXTRAS*)socket->extras;
-}
-
-static EXECUTION_ENGINE_HANDLE engine_of(const ASYNC_SOCKET* socket)
-{
-    if ((socket->extras & EXTRAS_ENGINE_TAG) != 0)
-    {
-        return (EXECUTION_ENGINE_HANDLE)(socket->extras & ~EXTRAS_ENGINE_TAG);
-    }
-    return (socket->extras == 0) ? NULL : ((SOCKET_EXTRAS*)socket->extras)->execution_engine;
-}
-
-static inline bool uses_default_transport(const ASYNC_SOCKET* socket)
-{
-    const SOCKET_EXTRAS* extras = extras_of(socket);
-    return extras == NULL || extras->on_send == NULL;
-}
-
-static SOCKET_TRANSPORT_HANDLE transport_of(ASYNC_SOCKET* socket)
-{
-    return &socket->transport;
-}
-
-static ASYNC_SOCKET* from_io(COMPLETION_PORT_IO* io)
-{
-    return (ASYNC_SOCKET*)((char*)io - offsetof(ASYNC_SOCKET, io));
-}
 
 /* ---- queues and operation records ---- */
 
@@ -577,238 +355,6 @@ static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, b
     return op;
 }
 
-/* ---- waiting, references, scopes ---- */
-
-static void wake_waiters(ASYNC_SOCKET* socket)
-{
-    (void)socket;
-    (void)atomic_fetch_add(&wait_seq, 1);
-    if (atomic_load(&waiters) != 0)
-    {
-        (void)syscall(SYS_futex, &wait_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-    }
-}
-
-/* Set, lock held, when a closer waiting for this thread to leave the socket must be woken: the
- * FUTEX_WAKE is a syscall, so it waits until socket_unlock has released the lock.
- * Codes_SRS_ASYNC_SOCKET_LINUX_99_171 */
-static _Thread_local bool wake_after_unlock __attribute__((tls_model("initial-exec")));
-
-static inline void socket_unlock(ASYNC_SOCKET* socket)
-{
-    lock_release(&socket->lock);
-    if (wake_after_unlock)
-    {
-        wake_after_unlock = false;
-        wake_waiters(socket);
-    }
-}
-
-/* Blocks until `done(socket)` is true. Called without the lock; `done` takes it if it needs to. */
-static void wait_until(ASYNC_SOCKET* socket, bool (*done)(ASYNC_SOCKET*))
-{
-    (void)atomic_fetch_add(&waiters, 1);
-    for (;;)
-    {
-        unsigned seen = atomic_load(&wait_seq);
-        if (done(socket))
-        {
-            break;
-        }
-        (void)syscall(SYS_futex, &wait_seq, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
-    }
-    (void)atomic_fetch_sub(&waiters, 1);
-}
-
-/* The last reference is gone: takes the waiting destroy's entry out of the list (before the socket
- * is freed, so that a new socket at the same address cannot be mistaken for this one).
- * Codes_SRS_ASYNC_SOCKET_LINUX_99_048 */
-static DESTROY_WAIT* take_destroy_wait(const ASYNC_SOCKET* socket)
-{
-    if (!socket->destroy_waits)
-    {
-        return NULL;
-    }
-    (void)pthread_mutex_lock(&destroy_waits_lock);
-    DESTROY_WAIT** link = &destroy_waits;
-    while (*link != NULL && (*link)->socket != socket)
-    {
-        link = &(*link)->next;
-    }
-    DESTROY_WAIT* wait = *link;
-    if (wait != NULL)
-    {
-        *link = wait->next;
-    }
-    (void)pthread_mutex_unlock(&destroy_waits_lock);
-    return wait;
-}
-
-/* The destroy-complete callback of async_socket_destroy_async, on a worker (on_events), or, when
- * the port goes away with the post still queued, wherever it is released: exactly once either way. */
-static void destroyed_call(DESTROY_WAIT* wait)
-{
-    if (!wait->called)
-    {
-        wait->called = true;
-        wait->on_destroy_complete(wait->context);
-    }
-}
-
-static DESTROY_WAIT* destroyed_from_io(COMPLETION_PORT_IO* io)
-{
-    return (DESTROY_WAIT*)((char*)io - offsetof(DESTROY_WAIT, io));
-}
-
-static void destroyed_on_events(COMPLETION_PORT_IO* io, uint32_t events)
-{
-    (void)events;
-    DESTROY_WAIT* wait = destroyed_from_io(io);
-    /* Dropped before the call: once the user hears that the socket is gone, the library holds
-     * nothing of it, so a platform_deinit that follows is the port's last reference and joins
-     * the workers. (On this worker the port stays usable until the worker leaves.) */
-    COMPLETION_PORT_HANDLE port = wait->port;
-    wait->port = NULL;
-    completion_port_dec_ref(port);
-    destroyed_call(wait);
-}
-
-static void destroyed_hold(COMPLETION_PORT_IO* io)
-{
-    (void)io;
-}
-
-static void destroyed_release(COMPLETION_PORT_IO* io)
-{
-    DESTROY_WAIT* wait = destroyed_from_io(io);
-    destroyed_call(wait);
-    sys_free(wait);
-}
-
-static const COMPLETION_PORT_IO_OPS destroyed_io_ops = { destroyed_on_events, destroyed_hold, destroyed_release };
-
-/* The socket is freed: posts the destroy-complete callback, which takes over the socket's port
- * reference (true); false when there is none to post. */
-static bool post_destroyed(DESTROY_WAIT* wait, COMPLETION_PORT_HANDLE port)
-{
-    if (wait == NULL || wait->on_destroy_complete == NULL)
-    {
-        return false;
-    }
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_173: never on the thread that dropped the last reference,
-     * which may be inside the user's destroy_async call or under the user's own locks */
-    wait->port = port;
-    if (completion_port_post(port, &wait->io) != 0)
-    {
-        wait->port = NULL;
-        completion_port_dec_ref(port);
-        destroyed_release(&wait->io);
-    }
-    return true;
-}
-
-static void socket_teardown(ASYNC_SOCKET* socket)
-{
-    DESTROY_WAIT* wait = take_destroy_wait(socket);
-    COMPLETION_PORT_HANDLE port = socket->port;
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_103 */
-    socket_transport__deinit(transport_of(socket));
-    EXECUTION_ENGINE_HANDLE engine = engine_of(socket);
-    if (engine != NULL)
-    {
-        execution_engine_dec_ref(engine);
-    }
-    sys_free(extras_of(socket));
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_023 */
-    while (socket->free_ops != NULL)
-    {
-        OP* op = socket->free_ops;
-        socket->free_ops = op->next;
-        if (op != &socket->inline_op.header)
-        {
-            sys_free(op);
-        }
-    }
-    sys_free(socket);
-    if (post_destroyed(wait, port))
-    {
-        return;
-    }
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_022: before the destroy's wake-up, so that a
-     * platform_deinit right after the destroy is the port's last reference */
-    completion_port_dec_ref(port);
-    if (wait != NULL)
-    {
-        atomic_store(&wait->done, 1);
-        (void)syscall(SYS_futex, &wait->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    }
-}
-
-static void socket_hold(ASYNC_SOCKET* socket)
-{
-    (void)atomic_fetch_add_explicit(&socket->refcount, 1, memory_order_relaxed);
-}
-
-static void socket_release(ASYNC_SOCKET* socket)
-{
-    if (atomic_fetch_sub_explicit(&socket->refcount, 1, memory_order_acq_rel) == 1)
-    {
-        socket_teardown(socket);
-    }
-}
-
-static void io_hold(COMPLETION_PORT_IO* io)
-{
-    socket_hold(from_io(io));
-}
-
-static void io_release(COMPLETION_PORT_IO* io)
-{
-    socket_release(from_io(io));
-}
-
-static void on_io_events(COMPLETION_PORT_IO* io, uint32_t events);
-
-static const COMPLETION_PORT_IO_OPS socket_io_ops = { on_io_events, io_hold, io_release };
-
-/* Lock held. */
-static void enter_locked(ASYNC_SOCKET* socket, CALLBACK_SCOPE* scope)
-{
-    socket->inside++;
-    callback_scope__enter(scope, socket);
-}
-
-/* Lock held. */
-static void leave_locked(ASYNC_SOCKET* socket, CALLBACK_SCOPE* scope)
-{
-    callback_scope__exit(scope);
-    socket->inside--;
-    if (socket->state == STATE_CLOSING)
-    {
-        wake_after_unlock = true;
-    }
-}
-
-/* Releases the lock for a syscall section on the fd: close waits for such sections even when it
- * may not wait for the callbacks of the threads in them (the circle case of close). The
- * calling thread's innermost scope is the one of this socket. */
-static void unlock_for_io(ASYNC_SOCKET* socket)
-{
-    socket->in_io++;
-    callback_scope__top->in_io = true;
-    socket_unlock(socket);
-}
-
-static void relock_after_io(ASYNC_SOCKET* socket)
-{
-    lock_acquire(&socket->lock);
-    callback_scope__top->in_io = false;
-    socket->in_io--;
-    if (socket->state == STATE_CLOSING)
-    {
-        wake_after_unlock = true;
-    }
-}
 
 /* Lock held. Makes sure a dispatcher will look at the queues: the running one, told to go round
  * once more, or a new one the caller must post (returns true) after releasing the lock. */
@@ -1105,6 +651,31 @@ static void call_back_list(ASYNC_SOCKET* socket, OP_QUEUE* list, bool while_open
         call_back(&completion);
         lock_acquire(&socket->lock);
     }
+}
+
+/* Lock held. Moves every op of `queue` to `to` with the ABANDONED result of its kind. */
+static void abandon_queue(OP_QUEUE* queue, OP_QUEUE* to, uint32_t result)
+{
+    OP* op;
+    while ((op = queue_pop(queue)) != NULL)
+    {
+        op->result = (uint8_t)result;
+        queue_push(to, op);
+    }
+}
+
+void async_socket__take_all_ops_locked(ASYNC_SOCKET* socket, OP_QUEUE* to)
+{
+    *to = socket->completed;
+    socket->completed = (OP_QUEUE){NULL};
+    abandon_queue(&socket->sends, to, ASYNC_SOCKET_SEND_ABANDONED);
+    abandon_queue(&socket->receives, to, ASYNC_SOCKET_RECEIVE_ABANDONED);
+    abandon_queue(&socket->notifies, to, ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED);
+}
+
+void async_socket__call_back_all(ASYNC_SOCKET* socket, OP_QUEUE* list)
+{
+    call_back_list(socket, list, false, UINT32_MAX);
 }
 
 static ASYNC_SOCKET_SEND_RESULT send_failure_result(int error)
@@ -1611,7 +1182,9 @@ static void on_io_events(COMPLETION_PORT_IO* io, uint32_t events)
     }
 }
 
-/* ---- create / destroy ---- */
+static const COMPLETION_PORT_IO_OPS socket_io_ops = { on_io_events, socket_lifetime__io_hold, socket_lifetime__io_release };
+
+/* ---- create ---- */
 
 /* Default transport hooks, used when async_socket_create is called. async_socket moves the bytes
  * of the default transport itself with sendmsg/recvmsg over all buffers at once; these hooks do
@@ -1705,94 +1278,6 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
     return socket;
 }
 
-/* Registers the entry the teardown takes out (take_destroy_wait). */
-static void add_destroy_wait(ASYNC_SOCKET* socket, DESTROY_WAIT* wait)
-{
-    (void)pthread_mutex_lock(&destroy_waits_lock);
-    wait->next = destroy_waits;
-    destroy_waits = wait;
-    (void)pthread_mutex_unlock(&destroy_waits_lock);
-    lock_acquire(&socket->lock);
-    socket->destroy_waits = true;
-    socket_unlock(socket);
-}
-
-static bool not_transitioning(ASYNC_SOCKET* socket)
-{
-    lock_acquire(&socket->lock);
-    bool result = socket->state != STATE_OPENING &&
-        !(socket->state == STATE_CLOSING && !closing_on_this_thread(socket));
-    socket_unlock(socket);
-    return result;
-}
-
-void async_socket_destroy(ASYNC_SOCKET_HANDLE async_socket)
-{
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_019 */
-    if (async_socket == NULL)
-    {
-        return;
-    }
-    bool in_callback = callback_scope__in_any();
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_020 */
-    if (!in_callback)
-    {
-        wait_until(async_socket, not_transitioning);
-    }
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_021 */
-    async_socket_close(async_socket);
-    if (in_callback)
-    {
-        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_010: this thread cannot wait for the workers (it may
-         * be the one that would release them); the last reference, dropped when the callback
-         * unwinds, tears the socket down */
-        socket_release(async_socket);
-        return;
-    }
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_022: a worker may still hold the socket for an instant (a
-     * post, the end of a delivery); whoever drops the last reference tears down and signals */
-    DESTROY_WAIT wait = {.next = NULL, .socket = async_socket};
-    atomic_init(&wait.done, 0);
-    add_destroy_wait(async_socket, &wait);
-    socket_release(async_socket);
-    while (atomic_load(&wait.done) == 0)
-    {
-        (void)syscall(SYS_futex, &wait.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
-    }
-}
-
-int async_socket_destroy_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_DESTROY_COMPLETE on_destroy_complete, void* on_destroy_complete_context)
-{
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_172 */
-    if (async_socket == NULL || on_destroy_complete == NULL)
-    {
-        LogError("invalid arguments: async_socket=%p, on_destroy_complete=%p (neither may be NULL)", (void*)async_socket, (void*)on_destroy_complete);
-        return -1;
-    }
-    DESTROY_WAIT* wait = sys_calloc(1, sizeof(DESTROY_WAIT));
-    if (wait == NULL)
-    {
-        LogError("cannot allocate the destroy record of async socket %p; it is not destroyed", (void*)async_socket);
-        return -1;
-    }
-    wait->socket = async_socket;
-    wait->on_destroy_complete = on_destroy_complete;
-    wait->context = on_destroy_complete_context;
-    wait->io.ops = &destroyed_io_ops;
-    if (!callback_scope__in_any())
-    {
-        wait_until(async_socket, not_transitioning);
-    }
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_174: the close below behaves as async_socket_close does
-     * (it calls pending operations back ABANDONED and waits for other threads' callbacks except
-     * in the circle case); whatever still runs holds a reference, and the last one to go calls
-     * on_destroy_complete */
-    async_socket_close(async_socket);
-    add_destroy_wait(async_socket, wait);
-    socket_release(async_socket);
-    return 0;
-}
-
 /* ---- open ---- */
 
 int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OPEN_COMPLETE on_open_complete, void* on_open_complete_context)
@@ -1855,7 +1340,7 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
         async_socket->writable = true;
     }
     socket_unlock(async_socket);
-    wake_waiters(async_socket);
+    socket_lifetime__wake_waiters();
     socket_release(async_socket);
     if (!ok)
     {
@@ -1866,140 +1351,6 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
     on_open_complete(on_open_complete_context, ASYNC_SOCKET_OPEN_OK);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_028 */
     return 0;
-}
-
-/* ---- close ---- */
-
-static bool others_left(ASYNC_SOCKET* socket)
-{
-    lock_acquire(&socket->lock);
-    bool result = socket->inside <= callback_scope__depth(socket);
-    socket_unlock(socket);
-    return result;
-}
-
-static bool others_out_of_io(ASYNC_SOCKET* socket)
-{
-    lock_acquire(&socket->lock);
-    bool result = socket->in_io <= callback_scope__io_depth(socket);
-    socket_unlock(socket);
-    return result;
-}
-
-static bool closed(ASYNC_SOCKET* socket)
-{
-    lock_acquire(&socket->lock);
-    bool result = socket->state != STATE_CLOSING;
-    socket_unlock(socket);
-    return result;
-}
-
-/* Waits for every other thread inside the socket (a dispatcher in a syscall or a callback, an
- * inline send) to leave it, unless that thread is itself blocked, directly or through others,
- * on a socket this thread is inside: then waiting would never end.
- * Codes_SRS_ASYNC_SOCKET_LINUX_99_007
- * Codes_SRS_ASYNC_SOCKET_LINUX_99_009 */
-static void wait_for_others(ASYNC_SOCKET* socket)
-{
-    if (others_left(socket))
-    {
-        return;
-    }
-    if (!callback_scope__begin_wait(socket))
-    {
-        /* Waiting for every thread inside would close a circle. The threads in it are blocked
-         * in callbacks and will find the socket closed when they return; but a thread in a
-         * syscall on the fd must finish before close releases the fd number. */
-        LogWarning("async socket %p is closed while another callback that closes a socket this thread is in still runs", (void*)socket);
-        wait_until(socket, others_out_of_io);
-        return;
-    }
-    wait_until(socket, others_left);
-    callback_scope__end_wait();
-}
-
-/* Lock held. Moves every op of `queue` to `to` with the ABANDONED result of its kind. */
-static void abandon_queue(OP_QUEUE* queue, OP_QUEUE* to, uint32_t result)
-{
-    OP* op;
-    while ((op = queue_pop(queue)) != NULL)
-    {
-        op->result = (uint8_t)result;
-        queue_push(to, op);
-    }
-}
-
-void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
-{
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_035 */
-    if (async_socket == NULL)
-    {
-        return;
-    }
-    lock_acquire(&async_socket->lock);
-    SOCKET_STATE state = (SOCKET_STATE)async_socket->state;
-    if (state != STATE_OPEN)
-    {
-        bool wait = (state == STATE_CLOSING) && !closing_on_this_thread(async_socket) && !callback_scope__in_any();
-        if (wait)
-        {
-            /* Codes_SRS_ASYNC_SOCKET_LINUX_99_170: the waiter keeps the socket alive; the other
-             * closer may destroy it the moment its close returns */
-            socket_hold(async_socket);
-        }
-        socket_unlock(async_socket);
-        /* Codes_SRS_ASYNC_SOCKET_LINUX_99_024: a close already running on another thread
-         * finishes before this one returns, so that no callback runs after either returns
-         * (except inside a callback, where waiting for that closer could wait for this very
-         * thread). */
-        if (wait)
-        {
-            wait_until(async_socket, closed);
-            socket_release(async_socket);
-        }
-        /* Codes_SRS_ASYNC_SOCKET_LINUX_11_042 */
-        return;
-    }
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_036 */
-    async_socket->state = STATE_CLOSING;
-    CLOSING closing = {.next = closing_here, .socket = async_socket};
-    closing_here = &closing;
-    socket_hold(async_socket); /* a callback below may destroy the socket */
-    socket_unlock(async_socket);
-
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_037 */
-    wait_for_others(async_socket);
-
-    lock_acquire(&async_socket->lock);
-    /* ops that finished before the close but were not called back yet keep their results; the
-     * pending ones are abandoned
-     * Codes_SRS_ASYNC_SOCKET_LINUX_11_080 */
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_081 */
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_04_008 */
-    atomic_store_explicit(&async_socket->drained, true, memory_order_release);
-    OP_QUEUE to_call_back = async_socket->completed;
-    async_socket->completed = (OP_QUEUE){NULL};
-    abandon_queue(&async_socket->sends, &to_call_back, ASYNC_SOCKET_SEND_ABANDONED);
-    abandon_queue(&async_socket->receives, &to_call_back, ASYNC_SOCKET_RECEIVE_ABANDONED);
-    abandon_queue(&async_socket->notifies, &to_call_back, ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED);
-    CALLBACK_SCOPE scope;
-    enter_locked(async_socket, &scope);
-    socket_unlock(async_socket);
-
-    completion_port_remove(async_socket->port, &async_socket->io);
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_104 */
-    socket_transport_disconnect(transport_of(async_socket));
-
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_084 (records recycled after the callbacks) */
-    lock_acquire(&async_socket->lock);
-    call_back_list(async_socket, &to_call_back, false, UINT32_MAX);
-    leave_locked(async_socket, &scope);
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_041 */
-    async_socket->state = STATE_CLOSED;
-    socket_unlock(async_socket);
-    closing_here = closing.next;
-    wake_waiters(async_socket);
-    socket_release(async_socket);
 }
 
 /* ---- send ---- */
