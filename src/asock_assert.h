@@ -5,7 +5,8 @@
  * default in every build type but Release and MinSizeRel); elsewhere it compiles to nothing and
  * the condition is not evaluated (only compiled), so a condition must have no side effect. It does not follow
  * NDEBUG: CMake's RelWithDebInfo, the build of the tests and the fuzzer, defines NDEBUG.
- * ASOCK_ASSERTS is 1 when the checks are compiled in, for code that keeps extra state for them. */
+ * ASOCK_ASSERTS is 1 when the checks are compiled in, for code that keeps extra state for them.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_182 */
 #ifndef ASOCK_ASSERT_H
 #define ASOCK_ASSERT_H
 

@@ -8,9 +8,12 @@
  *   with valid arguments;
  * - getaddrinfo / freeaddrinfo (transport connect and listen, listener): a C library resolver,
  *   not a syscall; its failures are reported by its own return value and tested with bad names;
+ * - the logger's write() of a line to stderr (logger.c): a failure injected there would only
+ *   lose the line that says what failed, and a test that counts log lines would count wrong;
  * - the TLS layer (src/async_socket_tls.c, libasync_socket_tls): a separate library built on the
  *   public API only, which cannot reach these hidden symbols; its send/recv on the fd (OpenSSL's
- *   BIO) and its allocations are its own and OpenSSL's. */
+ *   BIO) and its allocations are its own and OpenSSL's.
+ * tests/seam/check_seam.py checks that nothing else goes around the seam. */
 #ifndef SYS_H
 #define SYS_H
 
