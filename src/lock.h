@@ -70,7 +70,11 @@ static inline bool lock_held_here(LOCK* lock)
 static inline void lock_release(LOCK* lock)
 {
     lock_assert_held(lock);
-    if ((atomic_exchange_explicit(&lock->state, 0, memory_order_release) & LOCK_HELD_BITS) == 2)
+    unsigned old = atomic_exchange_explicit(&lock->state, 0, memory_order_release);
+#if ASOCK_ASSERTS
+    old &= LOCK_HELD_BITS; /* the owner's bits */
+#endif
+    if (old == 2)
     {
         lock__wake_one(lock);
     }
