@@ -2,7 +2,6 @@
  * calls on the per-operation path (see sys_epoll_wait). */
 #include <stdbool.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -69,23 +68,7 @@ ssize_t sys_write(int fd, const void* buf, size_t count) { return write(fd, buf,
 int sys_shutdown(int fd, int how) { return shutdown(fd, how); }
 int sys_close(int fd) { return close(fd); }
 
-
-int sys_socket(int domain, int type, int protocol) { return socket(domain, type, protocol); }
-int sys_connect(int fd, const struct sockaddr* address, socklen_t length) { return connect(fd, address, length); }
-int sys_bind(int fd, const struct sockaddr* address, socklen_t length) { return bind(fd, address, length); }
-int sys_listen(int fd, int backlog) { return listen(fd, backlog); }
-int sys_accept4(int fd, struct sockaddr* address, socklen_t* length, int flags) { return accept4(fd, address, length, flags); }
-int sys_setsockopt(int fd, int level, int name, const void* value, socklen_t length) { return setsockopt(fd, level, name, value, length); }
-int sys_getsockopt(int fd, int level, int name, void* value, socklen_t* length) { return getsockopt(fd, level, name, value, length); }
-int sys_getsockname(int fd, struct sockaddr* address, socklen_t* length) { return getsockname(fd, address, length); }
-int sys_poll(struct pollfd* fds, nfds_t count, int timeout) { return poll(fds, count, timeout); }
-int sys_fstat(int fd, struct stat* status) { return fstat(fd, status); }
-int sys_timerfd_create(int clock, int flags) { return timerfd_create(clock, flags); }
-int sys_timerfd_settime(int fd, int flags, const struct itimerspec* value, struct itimerspec* old) { return timerfd_settime(fd, flags, value, old); }
-long sys_futex(atomic_uint* word, int op, unsigned value, const struct timespec* timeout)
-{
-    return syscall(SYS_futex, word, op, value, timeout, NULL, 0);
-}
+#include "sys_passthrough.h"
 
 #ifdef ASYNC_SOCKET_TEST_HOOKS
 /* a tree with the test seam: the shared library built beside the tests answers as the kernel */
