@@ -118,7 +118,7 @@ static void hand_over(ASYNC_SOCKET_LISTENER_HANDLE listener, int fd)
 {
     /* Codes_SRS_ASYNC_SOCKET_LISTENER_01_006: small writes (a chat line, a request) leave at once */
     int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    (void)sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     char peer[ASYNC_SOCKET_ADDRESS_TEXT_SIZE];
     if (address_text__of_peer(fd, peer, sizeof(peer)) != 0)
     {
@@ -139,7 +139,7 @@ static BATCH_END accept_batch(ASYNC_SOCKET_LISTENER_HANDLE listener, int* error)
             return BATCH_STOPPED;
         }
         /* Codes_SRS_ASYNC_SOCKET_LISTENER_01_006 */
-        int fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = sys_accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0)
         {
             hand_over(listener, fd);
@@ -264,10 +264,10 @@ static int bind_and_listen(const char* address, uint16_t port, char* bound, size
         LogError("cannot listen on %s port %u: the address does not resolve (%s)", address, (unsigned)port, gai_strerror(status));
         return -1;
     }
-    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = sys_socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-        bind(fd, found->ai_addr, found->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0;
+    bool ok = fd >= 0 && sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+        sys_bind(fd, found->ai_addr, found->ai_addrlen) == 0 && sys_listen(fd, SOMAXCONN) == 0;
     int error = errno;
     freeaddrinfo(found);
     if (!ok)

@@ -761,6 +761,8 @@ static void async_socket_receive_async_is_abandoned_at_end_of_stream(void** stat
 /* Tests_SRS_ASYNC_SOCKET_LINUX_04_019 */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_04_009 */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_082 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_181 (the type is kept apart: an IN notify on a writable
+ * socket waits, an OUT one completes OUT) */
 static void async_socket_notify_io_async_in_completes_when_data_arrives(void** state)
 {
     (void)state;
@@ -831,6 +833,8 @@ static void async_socket_notify_io_async_in_on_a_socket_with_data_completes(void
 /* Tests_SRS_ASYNC_SOCKET_LINUX_04_018 */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_094 */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_04_019 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_181 (the type is kept apart: an IN notify on a writable
+ * socket waits, an OUT one completes OUT) */
 static void async_socket_notify_io_async_out_on_a_writable_socket_completes(void** state)
 {
     (void)state;
