@@ -139,10 +139,11 @@ fuzz:
 # Stress (tests/stress): 10,000 echoing connections, 100,000 open/close cycles, 8 threads on shared
 # sockets, closes from callbacks, peers resetting under load; bounded, about a minute in all. ASYNC_SOCKET_STRESS_SCALE (percent
 # of the full counts, default 100) scales them. Each test's figures line (STRESS: ...) is collected
-# in $(STRESS_DIR)/stress.log and printed at the end.
+# in $(STRESS_DIR)/stress.log and printed at the end. Optimised, with the invariant checks on
+# (ASYNC_SOCKET_ASSERTS, off by default in Release).
 stress:
 	$(call install_missing,$(TEST_NEEDS))
-	cmake -S . -B $(STRESS_DIR) -DCMAKE_BUILD_TYPE=Release -DASYNC_SOCKET_TESTS=ON -DASYNC_SOCKET_STRESS=ON
+	cmake -S . -B $(STRESS_DIR) -DCMAKE_BUILD_TYPE=Release -DASYNC_SOCKET_TESTS=ON -DASYNC_SOCKET_STRESS=ON -DASYNC_SOCKET_ASSERTS=ON
 	cmake --build $(STRESS_DIR) -j $(JOBS) --target $(STRESS_TARGETS)
 	rm -f $(STRESS_DIR)/stress.log
 	cd $(STRESS_DIR) && ASYNC_SOCKET_STRESS_LOG=$(CURDIR)/$(STRESS_DIR)/stress.log \

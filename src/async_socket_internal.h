@@ -47,7 +47,10 @@ typedef struct OP_TAG
     uint32_t offset; /* bytes of buffers[index] already sent (received) */
     uint8_t result;  /* the completion result, set when the op leaves its queue */
     uint8_t kind;    /* OP_KIND */
-    bool arming;     /* a notify whose re-arm is still in progress: events do not complete it yet */
+    /* KIND_NOTIFY only (set by async_socket_notify_io_async, never read for other kinds), sharing
+     * one byte: */
+    bool arming : 1;      /* the re-arm is still in progress: events do not complete it yet */
+    uint8_t io_type : 2;  /* the ASYNC_SOCKET_NOTIFY_IO_TYPE waited for (IN or OUT) */
     /* buffer descriptors the record has room for, at most UINT8_MAX (records with more than
      * OP_MAX_REUSED_CAPACITY are never reused, so the exact figure does not matter for them) */
     uint8_t capacity;
@@ -56,6 +59,7 @@ typedef struct OP_TAG
 
 /* The whole header is 40 bytes: a one-buffer record is 56. */
 _Static_assert(sizeof(OP) == 40 || sizeof(void*) != 8, "an operation record header should stay 40 bytes");
+_Static_assert(ASYNC_SOCKET_NOTIFY_IO_TYPE_IN <= 3 && ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT <= 3, "a notify's io_type fits its two bits");
 _Static_assert(sizeof(OP) % _Alignof(ASYNC_SOCKET_BUFFER) == 0, "the buffer descriptors start right after the header");
 
 /* The buffer descriptors behind a record's header. (Not a flexible array member: the socket

@@ -35,6 +35,7 @@
 #include "c_pal/platform.h"
 #include "c_pal/socket_transport.h"
 #include "address_text.h"
+#include "asock_assert.h"
 #include "async_socket_internal.h"
 #include "callback_scope.h"
 #include "lock.h"
@@ -96,8 +97,11 @@ static OP* queue_next(const OP_QUEUE* queue, const OP* op)
     return (op == queue->tail) ? NULL : op->next;
 }
 
+/* Every op is in exactly one queue at a time (99_006): one that is pushed is in none, which
+ * queue_pop and queue_remove mark by clearing its link (op_fill clears a new op's). */
 static void queue_push_front(OP_QUEUE* queue, OP* op)
 {
+    ASOCK_ASSERT(op->next == NULL);
     if (queue->tail == NULL)
     {
         op->next = op;
@@ -183,6 +187,7 @@ _Static_assert(ETIMEDOUT <= UINT8_MAX && EHOSTUNREACH <= UINT8_MAX && ENETUNREAC
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_036 */
 static bool link_failed(const ASYNC_SOCKET* socket)
 {
+    lock_assert_held((LOCK*)&socket->lock);
     return socket->link_errno != 0 && !peer_closed_errno(socket->link_errno);
 }
 
@@ -190,6 +195,7 @@ static bool link_failed(const ASYNC_SOCKET* socket)
  * needs more buffers than a recycled record holds. */
 static OP* op_from_free_list(ASYNC_SOCKET* socket, uint32_t buffer_count)
 {
+    lock_assert_held(&socket->lock);
     OP** link = &socket->free_ops;
     for (int i = 0; i < OP_FREE_LIST_SCAN && *link != NULL; i++, link = &(*link)->next)
     {
@@ -234,13 +240,13 @@ static void op_fill(OP* op, OP_KIND kind, const ASYNC_SOCKET_BUFFER* payload, ui
     op->context = context;
     op->index = 0;
     op->offset = 0;
-    op->arming = false;
     op->next = NULL;
 }
 
 /* Lock held. Large records are freed; the others wait on the free list for the next operation. */
 static void op_recycle(ASYNC_SOCKET* socket, OP* op)
 {
+    lock_assert_held(&socket->lock);
     if (op->capacity > OP_MAX_REUSED_CAPACITY)
     {
         sys_free(op);
@@ -273,6 +279,7 @@ static OP* op_get_locked(ASYNC_SOCKET* socket, uint32_t buffer_count)
  * was registered with (close does not forget it), else -1 (never had one). */
 static int fd_for_log(ASYNC_SOCKET* socket)
 {
+    lock_assert_held(&socket->lock);
     if (socket->state == STATE_NEW)
     {
         /* close, which changes the transport without this lock, has not run */
@@ -297,6 +304,7 @@ typedef struct REFUSAL_TAG
 /* Lock held. */
 static REFUSAL refusal_locked(ASYNC_SOCKET* socket)
 {
+    lock_assert_held(&socket->lock);
     REFUSAL refusal = {.first = !socket->refusal_said, .fd = fd_for_log(socket)};
     socket->refusal_said = true;
     return refusal;
@@ -360,6 +368,7 @@ static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, b
  * once more, or a new one the caller must post (returns true) after releasing the lock. */
 static bool kick_locked(ASYNC_SOCKET* socket)
 {
+    lock_assert_held(&socket->lock);
     if (socket->dispatching)
     {
         socket->rerun = true;
@@ -625,6 +634,7 @@ static void call_back(const COMPLETION* completion)
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_006 */
 static void finish_op(ASYNC_SOCKET* socket, OP* op, uint32_t result)
 {
+    lock_assert_held(&socket->lock);
     op->result = (uint8_t)result;
     queue_push(&socket->completed, op);
 }
@@ -635,6 +645,7 @@ static void finish_op(ASYNC_SOCKET* socket, OP* op, uint32_t result)
  * Codes_SRS_ASYNC_SOCKET_LINUX_11_087 (after an error too, the record goes back) */
 static void call_back_list(ASYNC_SOCKET* socket, OP_QUEUE* list, bool while_open, uint32_t limit)
 {
+    lock_assert_held(&socket->lock);
     OP* op;
     while (limit-- > 0 && (!while_open || socket->state == STATE_OPEN) && (op = queue_pop(list)) != NULL)
     {
@@ -666,6 +677,7 @@ static void abandon_queue(OP_QUEUE* queue, OP_QUEUE* to, uint32_t result)
 
 void async_socket__take_all_ops_locked(ASYNC_SOCKET* socket, OP_QUEUE* to)
 {
+    lock_assert_held(&socket->lock);
     *to = socket->completed;
     socket->completed = (OP_QUEUE){NULL};
     abandon_queue(&socket->sends, to, ASYNC_SOCKET_SEND_ABANDONED);
@@ -690,6 +702,7 @@ static ASYNC_SOCKET_SEND_RESULT send_failure_result(int error)
  * after a dead link that is the link's error, whatever this call saw. */
 static int note_transport_error(ASYNC_SOCKET* socket, int error)
 {
+    lock_assert_held(&socket->lock);
     if (socket->link_errno == 0 && (dead_link_errno(error) || peer_closed_errno(error)))
     {
         socket->link_errno = (uint8_t)error;
@@ -700,6 +713,7 @@ static int note_transport_error(ASYNC_SOCKET* socket, int error)
 /* Lock held. */
 static bool has_pending(const ASYNC_SOCKET* socket)
 {
+    lock_assert_held((LOCK*)&socket->lock);
     return socket->sends.tail != NULL || socket->receives.tail != NULL || socket->notifies.tail != NULL;
 }
 
@@ -737,11 +751,12 @@ __attribute__((noinline)) static void fail_pending(ASYNC_SOCKET* socket)
 /* Lock held. Completes the notifies that the event bits satisfy. */
 static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events)
 {
+    lock_assert_held(&socket->lock);
     OP_QUEUE keep = {NULL};
     OP* op;
     while ((op = queue_pop(&socket->notifies)) != NULL)
     {
-        bool in = (op->buffer_count == ASYNC_SOCKET_NOTIFY_IO_TYPE_IN);
+        bool in = (op->io_type == ASYNC_SOCKET_NOTIFY_IO_TYPE_IN);
         if (op->arming)
         {
             queue_push(&keep, op);
@@ -776,6 +791,7 @@ static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events)
 /* Lock held. Moves the queue forward by `sent` bytes: the sends it covers fully are finished. */
 static void consume_sent(ASYNC_SOCKET* socket, size_t sent)
 {
+    lock_assert_held(&socket->lock);
     while (sent > 0 && socket->sends.tail != NULL)
     {
         OP* op = queue_head(&socket->sends);
@@ -799,6 +815,7 @@ static void consume_sent(ASYNC_SOCKET* socket, size_t sent)
  * of the oldest ones, in order. Returns the iovec count; *offered gets their byte total. */
 static int gather_sends(ASYNC_SOCKET* socket, struct iovec* iov, size_t* offered)
 {
+    lock_assert_held(&socket->lock);
     int n = 0;
     for (OP* op = queue_head(&socket->sends); op != NULL && n < MAX_IOV; op = queue_next(&socket->sends, op))
     {
@@ -817,6 +834,7 @@ static int gather_sends(ASYNC_SOCKET* socket, struct iovec* iov, size_t* offered
  * of the step and the errno of a failure. */
 static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error, size_t* moved)
 {
+    lock_assert_held(&socket->lock);
     OP* op = queue_head(&socket->sends);
     if (!uses_default_transport(socket))
     {
@@ -860,6 +878,7 @@ static IO_STATUS send_step(ASYNC_SOCKET* socket, int* error, size_t* moved)
  * first, while the transport takes bytes. */
 static size_t dispatch_sends(ASYNC_SOCKET* socket)
 {
+    lock_assert_held(&socket->lock);
     size_t moved = 0;
     while (socket->writable && socket->sends.tail != NULL && socket->state == STATE_OPEN)
     {
@@ -896,6 +915,7 @@ static size_t dispatch_sends(ASYNC_SOCKET* socket)
 /* Lock held. */
 static ASYNC_SOCKET_RECEIVE_RESULT receive_result(ASYNC_SOCKET* socket, IO_STATUS status, int error)
 {
+    lock_assert_held(&socket->lock);
     if (status == IO_DONE)
     {
         return ASYNC_SOCKET_RECEIVE_OK;
@@ -926,6 +946,7 @@ static ASYNC_SOCKET_RECEIVE_RESULT receive_result(ASYNC_SOCKET* socket, IO_STATU
  * cover (0: the oldest alone does not fit, use the general path). */
 static uint32_t gather_receives(ASYNC_SOCKET* socket, struct iovec* iov, int* iov_count, size_t* asked)
 {
+    lock_assert_held(&socket->lock);
     uint32_t ops = 0;
     int n = 0;
     *asked = 0;
@@ -946,6 +967,7 @@ static uint32_t gather_receives(ASYNC_SOCKET* socket, struct iovec* iov, int* io
  * each receive that got bytes is finished, in order; the last one may be partly filled. */
 static void distribute_received(ASYNC_SOCKET* socket, size_t received)
 {
+    lock_assert_held(&socket->lock);
     while (received > 0)
     {
         OP* op = queue_head(&socket->receives);
@@ -963,6 +985,7 @@ static void distribute_received(ASYNC_SOCKET* socket, size_t received)
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_027 */
 static size_t dispatch_receives_scattered(ASYNC_SOCKET* socket, struct iovec* iov, int iov_count, size_t asked)
 {
+    lock_assert_held(&socket->lock);
     uint32_t seen = socket->in_seq;
     int queued = -1;
     bool counted = socket->counts_queued;
@@ -1018,6 +1041,7 @@ __attribute__((noinline)) static bool dispatch_several_receives(ASYNC_SOCKET* so
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_005 */
 static size_t dispatch_one_receive(ASYNC_SOCKET* socket)
 {
+    lock_assert_held(&socket->lock);
     if (!socket->readable || socket->receives.tail == NULL || socket->state != STATE_OPEN)
     {
         return 0;
@@ -1065,6 +1089,7 @@ static size_t dispatch_one_receive(ASYNC_SOCKET* socket)
 /* Lock held. Records what an event says about the fd. */
 static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
 {
+    lock_assert_held(&socket->lock);
     if (events == 0)
     {
         return; /* a post: nothing new about the fd */
@@ -1105,6 +1130,7 @@ static void merge_events(ASYNC_SOCKET* socket, uint32_t events)
  * Codes_SRS_ASYNC_SOCKET_LINUX_99_026 */
 static bool dispatch_loop(ASYNC_SOCKET* socket)
 {
+    lock_assert_held(&socket->lock);
     unsigned deliveries = 0;
     size_t moved = 0;
     for (;;)
@@ -1309,7 +1335,7 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
         return -1;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_027 */
-    async_socket->state = STATE_OPENING;
+    socket_set_state_locked(async_socket, STATE_OPENING);
     socket_hold(async_socket); /* a destroy waiting for OPENING to end must not free under us */
     socket_unlock(async_socket);
 
@@ -1329,7 +1355,7 @@ int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, ON_ASYNC_SOCKET_OP
 
     lock_acquire(&async_socket->lock);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_032 */
-    async_socket->state = ok ? STATE_OPEN : STATE_NEW;
+    socket_set_state_locked(async_socket, ok ? STATE_OPEN : STATE_NEW);
     async_socket->counts_queued = counted;
     if (ok && !uses_default_transport(async_socket))
     {
@@ -1437,6 +1463,7 @@ static ASYNC_SOCKET_SEND_SYNC_RESULT finish_inline_send(REFUSAL refusal, IO_STAT
  * meanwhile: its bytes are already partly on the wire. */
 static void keep_remainder(ASYNC_SOCKET* socket, OP* op, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, uint32_t index, uint32_t offset, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
 {
+    lock_assert_held(&socket->lock);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_055 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_056 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_003: resume inside the interrupted buffer */
@@ -1451,6 +1478,7 @@ static void keep_remainder(ASYNC_SOCKET* socket, OP* op, const ASYNC_SOCKET_BUFF
  * the socket's callbacks, so it may send straight away. */
 static ASYNC_SOCKET_SEND_SYNC_RESULT send_inline(ASYNC_SOCKET* socket, OP* op, const ASYNC_SOCKET_BUFFER* payload, uint32_t buffer_count, ON_ASYNC_SOCKET_SEND_COMPLETE on_send_complete, void* context)
 {
+    lock_assert_held(&socket->lock);
     CALLBACK_SCOPE scope;
     uint32_t seen = socket->out_seq;
     socket->write_busy = true;
@@ -1624,7 +1652,10 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_015 */
         return -1;
     }
-    op_fill(op, KIND_NOTIFY, NULL, (uint32_t)io_type, on_notify_io_complete_context);
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_181: the I/O type in a field of its own; a notify has no
+     * buffers */
+    op_fill(op, KIND_NOTIFY, NULL, 0, on_notify_io_complete_context);
+    op->io_type = (uint8_t)io_type;
     op->on_complete.notify = on_notify_io_complete;
     op->arming = true;
     queue_push(&async_socket->notifies, op);

@@ -66,6 +66,7 @@ struct ASYNC_SOCKET_LISTENER_TAG
     atomic_int state;      /* LISTENER_STATE; also read without the lock by the accept loop */
     bool looping;          /* a thread runs the accept loop */
     bool rerun;            /* a delivery came while it did */
+    bool post_pending;     /* the loop's own post (BATCH_MORE) is not delivered yet */
     bool backing_off;
     bool pause_logged;     /* this pause's line is out; reset by the next accept */
     pthread_t looper;
@@ -118,7 +119,7 @@ static void hand_over(ASYNC_SOCKET_LISTENER_HANDLE listener, int fd)
 {
     /* Codes_SRS_ASYNC_SOCKET_LISTENER_01_006: small writes (a chat line, a request) leave at once */
     int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    (void)sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     char peer[ASYNC_SOCKET_ADDRESS_TEXT_SIZE];
     if (address_text__of_peer(fd, peer, sizeof(peer)) != 0)
     {
@@ -139,7 +140,7 @@ static BATCH_END accept_batch(ASYNC_SOCKET_LISTENER_HANDLE listener, int* error)
             return BATCH_STOPPED;
         }
         /* Codes_SRS_ASYNC_SOCKET_LISTENER_01_006 */
-        int fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = sys_accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0)
         {
             hand_over(listener, fd);
@@ -175,11 +176,41 @@ static void back_off(ASYNC_SOCKET_LISTENER_HANDLE listener, int error, bool log)
     }
 }
 
+/* Codes_SRS_ASYNC_SOCKET_LISTENER_01_012: whether the loop, having armed its post or its timer,
+ * must go round once more. A delivery that found it running only set rerun; if that delivery was
+ * the loop's own post or the timer's run (delivered at once by another worker), nothing else will
+ * run the loop, and the connections still queued wait for an edge that may never come (the last
+ * connect of a burst raises the last one). A post still pending or a timer still armed will run
+ * the loop by itself. */
+static bool must_go_round(ASYNC_SOCKET_LISTENER_HANDLE listener)
+{
+    return listener->rerun && !listener->post_pending && !listener->backing_off && !stopped(listener);
+}
+
+/* Arms the loop's post (after a full batch); true when it could not, so that the loop goes round
+ * itself instead of waiting for a post that will not come. */
+static bool post_failed(ASYNC_SOCKET_LISTENER_HANDLE listener)
+{
+    if (completion_port_post(listener->port, &listener->io) == 0)
+    {
+        return false;
+    }
+    (void)pthread_mutex_lock(&listener->lock);
+    listener->post_pending = false;
+    (void)pthread_mutex_unlock(&listener->lock);
+    return true;
+}
+
 /* The loop stays "looping" until its post or its timer is armed, so that a stop, which waits
- * for the loop, never meets a timer armed behind its back. */
-static void run_loop(ASYNC_SOCKET_LISTENER_HANDLE listener)
+ * for the loop, never meets a timer armed behind its back. `posted`: this delivery is the loop's
+ * post (events 0). */
+static void run_loop(ASYNC_SOCKET_LISTENER_HANDLE listener, bool posted)
 {
     (void)pthread_mutex_lock(&listener->lock);
+    if (posted)
+    {
+        listener->post_pending = false;
+    }
     if (stopped(listener) || listener->backing_off || listener->looping)
     {
         listener->rerun = listener->looping;
@@ -203,19 +234,21 @@ static void run_loop(ASYNC_SOCKET_LISTENER_HANDLE listener)
         bool log = pause && !listener->pause_logged;
         listener->pause_logged = listener->pause_logged || pause;
         listener->backing_off = pause;
+        listener->post_pending = (end == BATCH_MORE);
         (void)pthread_mutex_unlock(&listener->lock);
+        bool again = false;
         if (pause)
         {
             back_off(listener, error, log);
         }
         else if (end == BATCH_MORE)
         {
-            (void)completion_port_post(listener->port, &listener->io);
+            again = post_failed(listener);
         }
         (void)pthread_mutex_lock(&listener->lock);
-        /* an edge that came while the lock was free found this loop running and only set rerun:
-         * it is lost unless the loop goes round (the post or the timer go round by themselves) */
-        if (end != BATCH_DRAINED || !listener->rerun || stopped(listener))
+        /* an edge, the post or the timer's run that came while the lock was free found this loop
+         * running and only set rerun */
+        if (!again && !must_go_round(listener))
         {
             break;
         }
@@ -227,8 +260,7 @@ static void run_loop(ASYNC_SOCKET_LISTENER_HANDLE listener)
 
 static void listener_on_events(COMPLETION_PORT_IO* io, uint32_t events)
 {
-    (void)events;
-    run_loop(from_io(io));
+    run_loop(from_io(io), events == 0);
 }
 
 static void on_back_off_over(void* context)
@@ -239,7 +271,7 @@ static void on_back_off_over(void* context)
     (void)pthread_mutex_unlock(&listener->lock);
     /* a callback may destroy the listener; only deliveries hold it otherwise */
     listener_hold(&listener->io);
-    run_loop(listener);
+    run_loop(listener, false);
     listener_release(&listener->io);
 }
 
@@ -264,10 +296,10 @@ static int bind_and_listen(const char* address, uint16_t port, char* bound, size
         LogError("cannot listen on %s port %u: the address does not resolve (%s)", address, (unsigned)port, gai_strerror(status));
         return -1;
     }
-    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = sys_socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
-        bind(fd, found->ai_addr, found->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0;
+    bool ok = fd >= 0 && sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+        sys_bind(fd, found->ai_addr, found->ai_addrlen) == 0 && sys_listen(fd, SOMAXCONN) == 0;
     int error = errno;
     freeaddrinfo(found);
     if (!ok)

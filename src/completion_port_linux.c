@@ -464,7 +464,7 @@ static void deliver_taken(WORKER* self)
 
 static void futex_wake(atomic_uint* word, int count)
 {
-    (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+    (void)sys_futex(word, FUTEX_WAKE_PRIVATE, count, NULL);
 }
 
 /* Wakes `count` sleeping followers (all of them with INT_MAX). */
@@ -702,7 +702,7 @@ static bool follower_wait(WORKER* self)
     if (sleep)
     {
         struct timespec timeout = {.tv_sec = self->watch_ms / 1000, .tv_nsec = (long)(self->watch_ms % 1000) * 1000000L};
-        (void)syscall(SYS_futex, &port->share_seq, FUTEX_WAIT_PRIVATE, seq, timed ? &timeout : NULL, NULL, 0);
+        (void)sys_futex(&port->share_seq, FUTEX_WAIT_PRIVATE, seq, timed ? &timeout : NULL);
     }
     if (!timed)
     {

@@ -9,13 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "c_pal/async_socket.h"
 #include "c_pal/completion_port_linux.h"
 #include "c_pal/execution_engine.h"
 #include "c_pal/socket_transport.h"
+#include "asock_assert.h"
 #include "async_socket_internal.h"
 #include "callback_scope.h"
 #include "lock.h"
@@ -84,7 +84,7 @@ void socket_lifetime__wake_waiters(void)
     (void)atomic_fetch_add(&wait_seq, 1);
     if (atomic_load(&waiters) != 0)
     {
-        (void)syscall(SYS_futex, &wait_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+        (void)sys_futex(&wait_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
     }
 }
 
@@ -99,7 +99,7 @@ static void wait_until(ASYNC_SOCKET* socket, bool (*done)(ASYNC_SOCKET*))
         {
             break;
         }
-        (void)syscall(SYS_futex, &wait_seq, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+        (void)sys_futex(&wait_seq, FUTEX_WAIT_PRIVATE, seen, NULL);
     }
     (void)atomic_fetch_sub(&waiters, 1);
 }
@@ -193,6 +193,10 @@ static bool post_destroyed(DESTROY_WAIT* wait, COMPLETION_PORT_HANDLE port)
 
 void socket_lifetime__teardown(ASYNC_SOCKET* socket)
 {
+    /* R8: nobody is inside, no op is left in a queue, and the socket was closed or never opened */
+    ASOCK_ASSERT(socket->inside == 0 && socket->in_io == 0 && !socket->dispatching);
+    ASOCK_ASSERT(socket->sends.tail == NULL && socket->receives.tail == NULL && socket->notifies.tail == NULL && socket->completed.tail == NULL);
+    ASOCK_ASSERT(socket->state == STATE_CLOSED || socket->state == STATE_NEW);
     DESTROY_WAIT* wait = take_destroy_wait(socket);
     COMPLETION_PORT_HANDLE port = socket->port;
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_103 */
@@ -224,7 +228,7 @@ void socket_lifetime__teardown(ASYNC_SOCKET* socket)
     if (wait != NULL)
     {
         atomic_store(&wait->done, 1);
-        (void)syscall(SYS_futex, &wait->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        (void)sys_futex(&wait->done, FUTEX_WAKE_PRIVATE, 1, NULL);
     }
 }
 
@@ -292,7 +296,7 @@ void async_socket_destroy(ASYNC_SOCKET_HANDLE async_socket)
     socket_release(async_socket);
     while (atomic_load(&wait.done) == 0)
     {
-        (void)syscall(SYS_futex, &wait.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+        (void)sys_futex(&wait.done, FUTEX_WAIT_PRIVATE, 0, NULL);
     }
 }
 
@@ -411,7 +415,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
         return;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_036 */
-    async_socket->state = STATE_CLOSING;
+    socket_set_state_locked(async_socket, STATE_CLOSING);
     CLOSING closing = {.next = closing_here, .socket = async_socket};
     closing_here = &closing;
     socket_hold(async_socket); /* a callback below may destroy the socket */
@@ -442,7 +446,7 @@ void async_socket_close(ASYNC_SOCKET_HANDLE async_socket)
     async_socket__call_back_all(async_socket, &to_call_back);
     leave_locked(async_socket, &scope);
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_041 */
-    async_socket->state = STATE_CLOSED;
+    socket_set_state_locked(async_socket, STATE_CLOSED);
     socket_unlock(async_socket);
     closing_here = closing.next;
     socket_lifetime__wake_waiters();

@@ -6,7 +6,8 @@
  *
  * R1  States. A socket goes NEW -> OPENING -> OPEN -> CLOSING -> CLOSED, and OPENING -> NEW when
  *     an open fails. Only open (async_socket_linux.c) leaves NEW, only close leaves OPEN, and
- *     only the thread that set CLOSING sets CLOSED. `state` is read and written under the lock.
+ *     only the thread that set CLOSING sets CLOSED. `state` is read and written under the lock,
+ *     and changed only by socket_set_state_locked, which checks the transition.
  *
  * R2  References. `refcount` counts the holders that may still touch the socket: the user's
  *     handle (1, from create), a worker delivering an event or a post (io_hold / io_release,
@@ -78,6 +79,7 @@
 
 #include "async_socket_internal.h"
 #include "callback_scope.h"
+#include "asock_assert.h"
 #include "lock.h"
 
 /* R4: set, lock held, when a closer waiting for this thread to leave the socket must be woken;
@@ -106,15 +108,38 @@ static inline void socket_unlock(ASYNC_SOCKET* socket)
     }
 }
 
-/* R2 */
+/* R1: whether `from` -> `to` is one of the machine's transitions. */
+static inline bool socket_transition_allowed(SOCKET_STATE from, SOCKET_STATE to)
+{
+    return (from == STATE_NEW && to == STATE_OPENING) ||
+        (from == STATE_OPENING && (to == STATE_OPEN || to == STATE_NEW)) ||
+        (from == STATE_OPEN && to == STATE_CLOSING) ||
+        (from == STATE_CLOSING && to == STATE_CLOSED);
+}
+
+/* R1. Lock held. */
+static inline void socket_set_state_locked(ASYNC_SOCKET* socket, SOCKET_STATE to)
+{
+    lock_assert_held(&socket->lock);
+    ASOCK_ASSERT(socket_transition_allowed((SOCKET_STATE)socket->state, to));
+    socket->state = to;
+}
+
+/* R2. A hold needs a reference already: nobody may revive a socket whose teardown has begun. */
 static inline void socket_hold(ASYNC_SOCKET* socket)
 {
+#if ASOCK_ASSERTS
+    ASOCK_ASSERT(atomic_fetch_add_explicit(&socket->refcount, 1, memory_order_relaxed) > 0);
+#else
     (void)atomic_fetch_add_explicit(&socket->refcount, 1, memory_order_relaxed);
+#endif
 }
 
 static inline void socket_release(ASYNC_SOCKET* socket)
 {
-    if (atomic_fetch_sub_explicit(&socket->refcount, 1, memory_order_acq_rel) == 1)
+    int before = atomic_fetch_sub_explicit(&socket->refcount, 1, memory_order_acq_rel);
+    ASOCK_ASSERT(before > 0);
+    if (before == 1)
     {
         socket_lifetime__teardown(socket);
     }
@@ -123,6 +148,8 @@ static inline void socket_release(ASYNC_SOCKET* socket)
 /* R3. Lock held. */
 static inline void enter_locked(ASYNC_SOCKET* socket, CALLBACK_SCOPE* scope)
 {
+    lock_assert_held(&socket->lock);
+    ASOCK_ASSERT(socket->inside < UINT16_MAX);
     socket->inside++;
     callback_scope__enter(scope, socket);
 }
@@ -130,6 +157,10 @@ static inline void enter_locked(ASYNC_SOCKET* socket, CALLBACK_SCOPE* scope)
 /* R3, R5. Lock held. */
 static inline void leave_locked(ASYNC_SOCKET* socket, CALLBACK_SCOPE* scope)
 {
+    lock_assert_held(&socket->lock);
+    /* scopes are left in the reverse order of entering them */
+    ASOCK_ASSERT(callback_scope__top == scope && scope->object == socket && !scope->in_io);
+    ASOCK_ASSERT(socket->inside > 0);
     callback_scope__exit(scope);
     socket->inside--;
     if (socket->state == STATE_CLOSING)
@@ -143,6 +174,8 @@ static inline void leave_locked(ASYNC_SOCKET* socket, CALLBACK_SCOPE* scope)
  * calling thread's innermost scope is the one of this socket. */
 static inline void unlock_for_io(ASYNC_SOCKET* socket)
 {
+    lock_assert_held(&socket->lock);
+    ASOCK_ASSERT(callback_scope__top != NULL && callback_scope__top->object == socket && !callback_scope__top->in_io);
     socket->in_io++;
     callback_scope__top->in_io = true;
     socket_unlock(socket);
@@ -151,6 +184,8 @@ static inline void unlock_for_io(ASYNC_SOCKET* socket)
 static inline void relock_after_io(ASYNC_SOCKET* socket)
 {
     lock_acquire(&socket->lock);
+    ASOCK_ASSERT(callback_scope__top != NULL && callback_scope__top->object == socket && callback_scope__top->in_io);
+    ASOCK_ASSERT(socket->in_io > 0);
     callback_scope__top->in_io = false;
     socket->in_io--;
     if (socket->state == STATE_CLOSING)

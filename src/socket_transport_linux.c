@@ -125,7 +125,7 @@ static int poll_until(int fd, short events, uint64_t deadline, short* revents)
     for (;;)
     {
         struct pollfd p = {.fd = fd, .events = events};
-        int result = poll(&p, 1, ms_left(deadline));
+        int result = sys_poll(&p, 1, ms_left(deadline));
         if (result < 0 && errno == EINTR)
         {
             continue;
@@ -138,7 +138,7 @@ static int poll_until(int fd, short events, uint64_t deadline, short* revents)
 static int set_nodelay(int fd)
 {
     int one = 1;
-    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 /* One connect attempt to one address. Returns the connected fd, or -1 with errno set (ETIMEDOUT
@@ -146,7 +146,7 @@ static int set_nodelay(int fd)
 static int connect_one(const struct addrinfo* address, uint64_t deadline)
 {
     /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
-    int fd = socket(address->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    int fd = sys_socket(address->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd < 0)
     {
         return -1;
@@ -156,7 +156,7 @@ static int connect_one(const struct addrinfo* address, uint64_t deadline)
     {
         error = errno;
     }
-    else if (connect(fd, address->ai_addr, address->ai_addrlen) != 0)
+    else if (sys_connect(fd, address->ai_addr, address->ai_addrlen) != 0)
     {
         if (errno != EINPROGRESS && errno != EINTR)
         {
@@ -179,7 +179,7 @@ static int connect_one(const struct addrinfo* address, uint64_t deadline)
             {
                 socklen_t length = sizeof(error);
                 /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_013 */
-                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0)
+                if (sys_getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0)
                 {
                     error = errno;
                 }
@@ -270,7 +270,7 @@ static int listen_on_sockaddr(SOCKET_TRANSPORT_HANDLE socket_transport, const st
 {
     /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
     /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_020 */
-    int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    int fd = sys_socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd < 0)
     {
         LogError("cannot create a socket to listen on %s:%u, errno=%d", address_text, (unsigned)port, errno);
@@ -278,20 +278,20 @@ static int listen_on_sockaddr(SOCKET_TRANSPORT_HANDLE socket_transport, const st
     }
     int one = 1;
     const char* step = NULL;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+    if (sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
     {
         step = "setsockopt(SO_REUSEADDR)";
     }
-    else if (address->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+    else if (address->sa_family == AF_INET6 && sys_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
     {
         step = "setsockopt(IPV6_V6ONLY)";
     }
     /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_021 */
-    else if (bind(fd, address, address_length) != 0)
+    else if (sys_bind(fd, address, address_length) != 0)
     {
         step = "bind";
     }
-    else if (listen(fd, SOMAXCONN) != 0)
+    else if (sys_listen(fd, SOMAXCONN) != 0)
     {
         step = "listen";
     }
@@ -410,7 +410,7 @@ SOCKET_ACCEPT_RESULT socket_transport_accept(SOCKET_TRANSPORT_HANDLE socket_tran
     {
         /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_011 */
         /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_023 */
-        int fd = accept4(socket_transport->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = sys_accept4(socket_transport->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0)
         {
             return adopt_accepted(fd, accepted_socket);
@@ -520,7 +520,7 @@ int socket_transport_get_local_endpoint(SOCKET_TRANSPORT_HANDLE socket_transport
     struct sockaddr_storage address;
     socklen_t length = sizeof(address);
     /* Codes_SRS_SOCKET_TRANSPORT_LINUX_01_027 */
-    if (getsockname(socket_transport->fd, (struct sockaddr*)&address, &length) != 0)
+    if (sys_getsockname(socket_transport->fd, (struct sockaddr*)&address, &length) != 0)
     {
         int error = errno;
         LogError("getsockname on fd=%d failed, errno=%d", socket_transport->fd, error);
@@ -631,7 +631,7 @@ int socket_transport_set_nonblocking(SOCKET_TRANSPORT_HANDLE socket_transport)
 static void describe_non_socket(int fd, char* what, size_t size)
 {
     struct stat status;
-    if (fstat(fd, &status) != 0)
+    if (sys_fstat(fd, &status) != 0)
     {
         (void)snprintf(what, size, "not an open file descriptor");
         return;
@@ -661,7 +661,7 @@ int socket_transport__check_stream_socket(SOCKET_TRANSPORT_HANDLE socket_transpo
     socklen_t length = sizeof(type);
     /* getsockopt rather than the sys seam: it only asks, and fails only for an fd that is not a
      * socket, which is what is being found out */
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0)
+    if (sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0)
     {
         int error = (errno == ENOTSOCK) ? ENOTSOCK : EBADF;
         char what[128];
@@ -741,12 +741,12 @@ bool socket_transport__enable_queued_count(SOCKET_TRANSPORT_HANDLE socket_transp
     int fd = socket_transport->fd;
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_151: urgent data stays in the stream, in its place; the
      * library has no out-of-band API, and outside the stream the byte would be lost */
-    if (setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)) != 0)
+    if (sys_setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)) != 0)
     {
         return false; /* not a socket */
     }
     /* TCP_INQ: every recvmsg that is given room for control data reports the bytes left queued */
-    return setsockopt(fd, SOL_TCP, TCP_INQ, &one, sizeof(one)) == 0;
+    return sys_setsockopt(fd, SOL_TCP, TCP_INQ, &one, sizeof(one)) == 0;
 }
 
 static int to_iovec(const SOCKET_BUFFER* payload, uint32_t buffer_count, struct iovec* iov)

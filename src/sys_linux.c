@@ -68,5 +68,10 @@ ssize_t sys_write(int fd, const void* buf, size_t count) { return write(fd, buf,
 int sys_shutdown(int fd, int how) { return shutdown(fd, how); }
 int sys_close(int fd) { return close(fd); }
 
+#include "sys_passthrough.h"
+
+#ifdef ASYNC_SOCKET_TEST_HOOKS
+/* a tree with the test seam: the shared library built beside the tests answers as the kernel */
 int sys_short_send_means_full(void) { return 1; }
 int sys_short_recv_means_empty(void) { return 1; }
+#endif

@@ -266,7 +266,7 @@ static void timer_on_events(COMPLETION_PORT_IO* io, uint32_t events)
     (void)events;
     TIMER* timer = timer_from_io(io);
     uint64_t expirations;
-    if (read(timer->fd, &expirations, sizeof(expirations)) != (ssize_t)sizeof(expirations))
+    if (sys_read(timer->fd, &expirations, sizeof(expirations)) != (ssize_t)sizeof(expirations))
     {
         return; /* EAGAIN: another worker took this expiry, or a settime reset it */
     }
@@ -312,7 +312,7 @@ static int timer_set(int fd, uint32_t delay_ms, uint32_t period_ms)
     {
         spec.it_value.tv_nsec = 1;
     }
-    if (timerfd_settime(fd, 0, &spec, NULL) != 0)
+    if (sys_timerfd_settime(fd, 0, &spec, NULL) != 0)
     {
         LogError("timerfd_settime failed for timer fd=%d, errno=%d (%s)", fd, errno, strerror(errno));
         return -1;
@@ -328,7 +328,7 @@ static TIMER* timer_new(THREADPOOL* pool, THREADPOOL_WORK_FUNCTION function, voi
         LogError("cannot allocate a timer");
         return NULL;
     }
-    timer->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    timer->fd = sys_timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (timer->fd < 0)
     {
         LogError("timerfd_create failed, errno=%d (%s)", errno, strerror(errno));
@@ -415,7 +415,7 @@ void threadpool_timer_cancel(TIMER_INSTANCE_HANDLE timer)
     (void)pthread_mutex_unlock(&timer->lock);
     struct itimerspec off;
     (void)memset(&off, 0, sizeof(off));
-    (void)timerfd_settime(timer->fd, 0, &off, NULL);
+    (void)sys_timerfd_settime(timer->fd, 0, &off, NULL);
     (void)pthread_mutex_lock(&timer->lock);
     while (timer->running && !pthread_equal(timer->runner, pthread_self()))
     {

@@ -413,3 +413,7 @@ int sys_close(int fd)
     }
     return close(fd);
 }
+
+
+/* The calls no test fails yet: straight through, as in src/sys_linux.c. */
+#include "sys_passthrough.h"

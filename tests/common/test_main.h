@@ -7,6 +7,10 @@
  *
  *     static const struct CMUnitTest tests[] = { cmocka_unit_test(foo_succeeds), ... };
  *     TEST_MAIN(tests)
+ *
+ * The functions are in test_main.c, compiled into the library async_socket_test_main (cmocka
+ * only, so the black-box suite can use it too), which CMake links into every test file that
+ * includes this header.
  */
 #ifndef TEST_MAIN_H
 #define TEST_MAIN_H
@@ -22,53 +26,11 @@
 #include <stdio.h>
 #include <string.h>
 
-static inline int test_main_with_group(int argc, char** argv, const struct CMUnitTest* tests, size_t count,
-                                       const char* group_name, CMFixtureFunction group_setup,
-                                       CMFixtureFunction group_teardown)
-{
-    const char* slash = strrchr(group_name, '/');
-    if (slash != NULL)
-    {
-        group_name = slash + 1;
-    }
-    if (argc > 1)
-    {
-        const char* pattern = argv[1];
-        size_t matched = 0;
+int test_main_with_group(int argc, char** argv, const struct CMUnitTest* tests, size_t count,
+                         const char* group_name, CMFixtureFunction group_setup,
+                         CMFixtureFunction group_teardown);
 
-        for (size_t i = 0; i < count; i++)
-        {
-            if (strcmp(pattern, "--list") == 0)
-            {
-                (void)printf("%s\n", tests[i].name);
-            }
-            else if (fnmatch(pattern, tests[i].name, 0) == 0)
-            {
-                matched++;
-            }
-        }
-        if (strcmp(pattern, "--list") == 0)
-        {
-            return 0;
-        }
-        if (matched == 0)
-        {
-            (void)fprintf(stderr, "%s: no test case matches '%s'; the cases are:\n", group_name, pattern);
-            for (size_t i = 0; i < count; i++)
-            {
-                (void)fprintf(stderr, "  %s\n", tests[i].name);
-            }
-            return 1;
-        }
-        cmocka_set_test_filter(pattern);
-    }
-    return _cmocka_run_group_tests(group_name, tests, count, group_setup, group_teardown);
-}
-
-static inline int test_main(int argc, char** argv, const struct CMUnitTest* tests, size_t count, const char* group_name)
-{
-    return test_main_with_group(argc, argv, tests, count, group_name, NULL, NULL);
-}
+int test_main(int argc, char** argv, const struct CMUnitTest* tests, size_t count, const char* group_name);
 
 #define TEST_MAIN(tests)                                                                           \
     int main(int argc, char** argv)                                                                \

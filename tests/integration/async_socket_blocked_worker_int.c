@@ -85,10 +85,7 @@ static void work_a_blocked_worker_took_is_delivered_by_the_idle_one(void** state
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_linux_set_worker_count(2), 0);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin_with_workers(&leak, 2, WATCHDOG_MS, __func__);
     memset(&blocked, 0, sizeof(blocked));
 
     int peer_a;
@@ -136,10 +133,7 @@ static void work_a_blocked_worker_took_is_delivered_by_the_idle_one(void** state
     assert_int_equal(close(peer_a), 0);
     assert_int_equal(close(peer_b), 0);
     assert_int_equal(close(peer_c), 0);
-    watchdog_stop();
-    platform_deinit();
-    assert_int_equal(platform_linux_set_worker_count(0), 0);
-    leak_check_end(&leak);
+    lifecycle_end_with_workers(&leak);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -217,9 +217,7 @@ static void close_from_another_thread_waits_for_running_callbacks(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
     static RECEIVE_LOOP loop;
 
     /* slow rounds: close while a callback sleeps 50 ms on a worker; fast rounds: close while
@@ -253,9 +251,7 @@ static void close_from_another_thread_waits_for_running_callbacks(void** state)
         assert_int_equal(close(peer), 0);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* ---- two callbacks closing each other's sockets ---- */
@@ -298,11 +294,8 @@ static void callbacks_on_two_workers_closing_each_others_socket_do_not_deadlock(
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
     /* two workers, whatever the machine or the environment says */
-    assert_int_equal(platform_linux_set_worker_count(2), 0);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin_with_workers(&leak, 2, WATCHDOG_MS, __func__);
 
     for (int round = 0; round < 50; round++)
     {
@@ -370,10 +363,7 @@ static void callbacks_on_two_workers_closing_each_others_socket_do_not_deadlock(
         assert_int_equal(close(peer_b), 0);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    assert_int_equal(platform_linux_set_worker_count(0), 0);
-    leak_check_end(&leak);
+    lifecycle_end_with_workers(&leak);
 }
 
 /* ---- many pending operations ---- */
@@ -421,9 +411,7 @@ static void close_calls_back_every_pending_op_exactly_once(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int peer;
     int fd;
@@ -524,9 +512,7 @@ static void close_calls_back_every_pending_op_exactly_once(void** state)
 
     async_socket_destroy(socket);
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* ---- many lifecycles ---- */
@@ -544,13 +530,9 @@ static void two_thousand_open_close_destroy_cycles_leak_nothing(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
+    warm_up_port();
     int peer;
-    ASYNC_SOCKET_HANDLE warm = open_unix_async(&peer, NULL);
-    async_socket_destroy(warm);
-    assert_int_equal(close(peer), 0);
     int64_t live_start = sys_fault_live_allocations();
     int fds_start = test_count_open_fds();
 
@@ -607,9 +589,7 @@ static void two_thousand_open_close_destroy_cycles_leak_nothing(void** state)
     assert_int_equal(sys_fault_live_allocations(), live_start);
     assert_int_equal(test_count_open_fds(), fds_start);
 
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* ---- fd reuse after close + destroy with events in flight ---- */
@@ -634,9 +614,7 @@ static void a_reused_fd_never_gets_the_old_sockets_events(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
     static RECEIVE_LOOP old_loop;
     static RECEIVE_LOOP new_loop;
 
@@ -691,9 +669,7 @@ static void a_reused_fd_never_gets_the_old_sockets_events(void** state)
         assert_int_equal(close(next_fds[1]), 0);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* ---- the peer goes away ---- */
@@ -708,9 +684,7 @@ static void peer_shutdown_then_close_completes_every_op_without_a_close(void** s
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int peer;
     ASYNC_SOCKET_HANDLE socket = open_tcp_async(SMALL_BUFFER, SMALL_BUFFER, &peer, NULL);
@@ -785,9 +759,7 @@ static void peer_shutdown_then_close_completes_every_op_without_a_close(void** s
         assert_int_equal(atomic_load(&sends[i].calls), 1);
     }
     async_socket_destroy(socket);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_006 */
@@ -798,9 +770,7 @@ static void peer_reset_completes_every_op_without_a_close(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     for (int round = 0; round < 20; round++)
     {
@@ -862,9 +832,7 @@ static void peer_reset_completes_every_op_without_a_close(void** state)
         }
     }
 
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* ---- threads ---- */
@@ -1078,9 +1046,7 @@ static void eight_threads_sending_and_closing_get_every_callback_once(void** sta
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
     assert_int_equal(pthread_barrier_init(&race.start, NULL, SENDERS + 1), 0);
     assert_int_equal(pthread_barrier_init(&race.done, NULL, SENDERS + 1), 0);
     atomic_init(&race.quit, 0);
@@ -1155,9 +1121,7 @@ static void eight_threads_sending_and_closing_get_every_callback_once(void** sta
     }
     (void)pthread_barrier_destroy(&race.start);
     (void)pthread_barrier_destroy(&race.done);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 static const struct CMUnitTest tests[] = {

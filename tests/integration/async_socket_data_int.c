@@ -49,10 +49,8 @@ static void thousand_sends_issued_before_the_peer_reads_arrive_in_order_and_comp
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 4096, 4096);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 4096, 4096);
 
     uint32_t lengths[MANY_SENDS];
     uint64_t total = 0;
@@ -106,10 +104,8 @@ static void sixteen_mib_to_a_slow_reader_arrive_exactly_and_send_never_blocks(vo
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 65536, 65536);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 65536, 65536);
     uint8_t* source = make_pattern(STREAM_BASE_A, BIG_TOTAL);
     SEND_TRACK track;
     send_track_init(&track, BIG_SENDS);
@@ -311,10 +307,8 @@ static void receives_posted_together_complete_in_posted_order_one_at_a_time(void
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
     const uint64_t round_total = (uint64_t)ORDER_RECEIVES * ORDER_SIZE;
 
     uint64_t base = STREAM_BASE_A;
@@ -325,9 +319,7 @@ static void receives_posted_together_complete_in_posted_order_one_at_a_time(void
         base += round_total;
     }
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* ---- 5: scattered receive buffers ---- */
@@ -385,18 +377,14 @@ static void scattered_receive_fills_buffers_in_order(void** state)
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
 
     scattered_receive_case(socket, fds[1], fds[0], STREAM_BASE_A, 3108);        /* fills all four */
     scattered_receive_case(socket, fds[1], fds[0], STREAM_BASE_A + 3108, 2000); /* stops inside the last */
     scattered_receive_case(socket, fds[1], fds[0], STREAM_BASE_A + 5108, 50);   /* stops inside the second */
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_092 */
@@ -420,9 +408,7 @@ static void scattered_receive_through_a_custom_transport_fills_buffers_in_order(
     assert_true(atomic_load(&transport.recv_calls) >= 4);
     assert_int_equal(atomic_load(&transport.wrong_handle), 0);
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* ---- 8: several threads sending on one socket ---- */
@@ -567,10 +553,8 @@ static void four_threads_sending_on_one_socket_keep_messages_whole_and_in_order(
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 32768, 32768);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 32768, 32768);
 
     SEND_TRACK track;
     send_track_init(&track, SENDER_THREADS * SENDER_MESSAGES);
@@ -703,9 +687,7 @@ static void receive_callback_runs_on_a_worker_after_receive_async_returned(void*
     }
     (void)pthread_mutexattr_destroy(&attributes);
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* ---- 11: half-close, hang-up and reset ---- */
@@ -898,10 +880,8 @@ static void pending_receive_is_abandoned_when_the_peer_resets(void** state)
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
 
     ONE_RX one;
     atomic_init(&one.done, 0);
@@ -957,10 +937,8 @@ static void notify_in_completes_when_data_is_already_waiting(void** state)
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
     plain_write_all(fds[1], STREAM_BASE_A, 10);
     TEST_WAIT_UNTIL(bytes_waiting(fds[0]) == 10, 2000);
     /* the readiness edge is long taken by a worker, with nothing posted */
@@ -990,10 +968,8 @@ static void notify_in_completes_when_data_arrives_later(void** state)
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
 
     NOTIFY_RECORD record;
     notify_record_init(&record);
@@ -1020,10 +996,8 @@ static void notify_out_completes_on_a_writable_socket(void** state)
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
     test_sleep_ms(30);
 
     for (int i = 0; i < 5; i++)
@@ -1037,9 +1011,7 @@ static void notify_out_completes_on_a_writable_socket(void** state)
         assert_int_equal(atomic_load(&record.result), ASYNC_SOCKET_NOTIFY_IO_RESULT_OUT);
     }
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 #define COEXIST_SEND (256u * 1024u)
@@ -1055,10 +1027,8 @@ static void notify_pending_receive_and_waiting_send_on_one_socket_all_complete(v
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 4096, 4096);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 4096, 4096);
 
     /* a send that waits for room: the peer reads nothing yet */
     uint8_t* source = make_pattern(STREAM_BASE_A, COEXIST_SEND);

@@ -32,16 +32,6 @@
 
 #define WATCHDOG_MS 20000
 
-/* Opens and destroys one socket so that the completion port's lazily allocated fd table exists;
- * live allocations measured afterwards are then the steady baseline. */
-static void warm_up_port(void)
-{
-    int peer;
-    ASYNC_SOCKET_HANDLE socket = open_unix_async(&peer, NULL);
-    async_socket_destroy(socket);
-    assert_int_equal(close(peer), 0);
-}
-
 /* ---- a custom transport: plain send/recv on the fd; the context is the fd ---- */
 
 static int fd_on_send(void* context, ASYNC_SOCKET_HANDLE async_socket, const void* buf, size_t len)
@@ -170,9 +160,7 @@ static void destroy_after_a_close_in_a_callback_waits_for_the_worker_to_leave_it
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
     warm_up_port();
     int64_t live_before = sys_fault_live_allocations();
 
@@ -215,9 +203,7 @@ static void destroy_after_a_close_in_a_callback_waits_for_the_worker_to_leave_it
         assert_int_equal(close(peer), 0);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* One worker, parked in a callback of another socket. A receive on a socket with a custom
@@ -232,10 +218,7 @@ static void destroy_waits_for_a_post_that_the_busy_worker_has_not_run_yet(void**
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_linux_set_worker_count(1), 0);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin_with_workers(&leak, 1, WATCHDOG_MS, __func__);
     warm_up_port();
     BLOCKER blocker;
     blocker_start(&blocker);
@@ -269,10 +252,7 @@ static void destroy_waits_for_a_post_that_the_busy_worker_has_not_run_yet(void**
     assert_int_equal(close(peer), 0);
 
     blocker_end(&blocker);
-    watchdog_stop();
-    platform_deinit();
-    assert_int_equal(platform_linux_set_worker_count(0), 0);
-    leak_check_end(&leak);
+    lifecycle_end_with_workers(&leak);
 }
 
 /* ---- many destroys at once ---- */
@@ -330,10 +310,7 @@ static void concurrent_destroys_of_many_sockets_from_several_threads_all_return(
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_linux_set_worker_count(1), 0);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin_with_workers(&leak, 1, WATCHDOG_MS, __func__);
     warm_up_port();
     int fds_before = test_count_open_fds();
 
@@ -413,10 +390,7 @@ static void concurrent_destroys_of_many_sockets_from_several_threads_all_return(
         assert_int_equal(test_count_open_fds(), fds_before);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    assert_int_equal(platform_linux_set_worker_count(0), 0);
-    leak_check_end(&leak);
+    lifecycle_end_with_workers(&leak);
 }
 
 /* ---- each teardown wakes its own destroy ---- */
@@ -486,10 +460,7 @@ static void a_teardown_wakes_the_destroy_of_its_own_socket_only(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_linux_set_worker_count(2), 0);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin_with_workers(&leak, 2, WATCHDOG_MS, __func__);
     warm_up_port();
     int64_t live_before = sys_fault_live_allocations();
 
@@ -529,10 +500,7 @@ static void a_teardown_wakes_the_destroy_of_its_own_socket_only(void** state)
         assert_int_equal(sys_fault_live_allocations(), live_before);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    assert_int_equal(platform_linux_set_worker_count(0), 0);
-    leak_check_end(&leak);
+    lifecycle_end_with_workers(&leak);
 }
 
 /* ---- closes racing closes ---- */
@@ -583,9 +551,7 @@ static void close_racing_closes_on_other_threads_then_destroy(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
     warm_up_port();
     int64_t live_before = sys_fault_live_allocations();
 
@@ -646,9 +612,7 @@ static void close_racing_closes_on_other_threads_then_destroy(void** state)
         assert_int_equal(close(peer), 0);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 static const struct CMUnitTest tests[] = {

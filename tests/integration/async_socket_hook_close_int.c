@@ -123,9 +123,7 @@ static void close_inside_the_receive_hook_abandons_the_receive_once(void** state
     assert_int_equal(atomic_load(&calls.last_result), ASYNC_SOCKET_RECEIVE_ABANDONED);
     assert_int_equal(atomic_load(&hook.calls_after_close), 0);
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_009 */

@@ -36,10 +36,8 @@ static void never_reading_peer_keeps_megabytes_pending_without_the_heap_growing(
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 16384, 16384);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 16384, 16384);
     uint8_t* source = make_pattern(STREAM_BASE_A, (size_t)HOSTILE_SENDS * HOSTILE_SEND_SIZE);
     SEND_TRACK track;
     send_track_init(&track, HOSTILE_SENDS);
@@ -83,10 +81,8 @@ static void never_reading_peer_close_abandons_every_pending_send_at_once(void** 
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 16384, 16384);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 16384, 16384);
     uint8_t* source = make_pattern(STREAM_BASE_A, (size_t)HOSTILE_SENDS * HOSTILE_SEND_SIZE);
     SEND_TRACK track;
     send_track_init(&track, HOSTILE_SENDS);
@@ -128,10 +124,8 @@ static void peer_reading_one_byte_per_millisecond_gets_every_byte_in_order(void*
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 4096, 2048);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 4096, 2048);
     const uint32_t sends = 10;
     const uint32_t size = 400;
     uint8_t* source = make_pattern(STREAM_BASE_A, (size_t)sends * size);
@@ -194,10 +188,8 @@ static void reset_in_the_middle_of_a_stream_completes_every_pending_operation(vo
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 16384, 16384);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 16384, 16384);
     const uint32_t sends = 32;
     uint8_t* source = make_pattern(STREAM_BASE_A, (size_t)sends * HOSTILE_SEND_SIZE);
     SEND_TRACK track;
@@ -285,10 +277,8 @@ static void half_close_in_the_middle_of_a_stream_ends_receives_and_keeps_sending
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 16384, 16384);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 16384, 16384);
     const uint32_t sends = 32;
     uint8_t* source = make_pattern(STREAM_BASE_A, (size_t)(sends + 1) * HOSTILE_SEND_SIZE);
     SEND_TRACK track;

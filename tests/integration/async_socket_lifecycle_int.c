@@ -155,16 +155,6 @@ static uint64_t assert_sends_ok_then_abandoned(const OP_RECORD* sends, uint32_t 
     return ok_bytes;
 }
 
-/* Opens and destroys one socket so that the completion port's lazily allocated fd table exists;
- * live allocations measured afterwards are then the steady baseline. */
-static void warm_up_port(void)
-{
-    int peer;
-    ASYNC_SOCKET_HANDLE socket = open_unix_async(&peer, NULL);
-    async_socket_destroy(socket);
-    assert_int_equal(close(peer), 0);
-}
-
 /* ---- close from inside each kind of callback ---- */
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_009 */
@@ -182,9 +172,7 @@ static void close_in_inline_send_callback_abandons_the_pending_ops(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int peer;
     TARGET target;
@@ -228,9 +216,7 @@ static void close_in_inline_send_callback_abandons_the_pending_ops(void** state)
 
     async_socket_destroy(target.socket);
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_009 */
@@ -245,9 +231,7 @@ static void close_in_queued_send_callback_abandons_the_pending_ops(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int peer;
     TARGET target;
@@ -298,9 +282,7 @@ static void close_in_queued_send_callback_abandons_the_pending_ops(void** state)
 
     async_socket_destroy(target.socket);
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_009 */
@@ -314,9 +296,7 @@ static void close_in_receive_callback_abandons_the_pending_ops(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int peer;
     TARGET target;
@@ -378,9 +358,7 @@ static void close_in_receive_callback_abandons_the_pending_ops(void** state)
 
     async_socket_destroy(target.socket);
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_009 */
@@ -395,9 +373,7 @@ static void close_in_notify_callback_abandons_the_pending_ops(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int peer;
     TARGET target;
@@ -433,9 +409,7 @@ static void close_in_notify_callback_abandons_the_pending_ops(void** state)
 
     async_socket_destroy(target.socket);
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_009 */
@@ -447,9 +421,7 @@ static void close_in_open_callback_leaves_the_socket_closed(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int fds[2];
     assert_int_equal(test_tcp_pair(fds, 0, 0), 0);
@@ -476,9 +448,7 @@ static void close_in_open_callback_leaves_the_socket_closed(void** state)
 
     async_socket_destroy(target.socket);
     assert_int_equal(close(fds[1]), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* ---- destroy from inside a callback ---- */
@@ -491,9 +461,7 @@ static void destroy_in_receive_callback_releases_the_socket_when_it_returns(void
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
     warm_up_port();
     int64_t live_before = sys_fault_live_allocations();
 
@@ -547,9 +515,7 @@ static void destroy_in_receive_callback_releases_the_socket_when_it_returns(void
     assert_no_callback_after_close("send", sends, count);
 
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_010 */
@@ -560,9 +526,7 @@ static void destroy_in_inline_send_callback_releases_the_socket(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
     warm_up_port();
     int64_t live_before = sys_fault_live_allocations();
 
@@ -604,9 +568,7 @@ static void destroy_in_inline_send_callback_releases_the_socket(void** state)
     }
 
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* ---- destroy outside callbacks ---- */
@@ -654,9 +616,7 @@ static void destroy_returns_with_the_fd_closed_and_the_memory_freed(void** state
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
     warm_up_port();
     int64_t live_before = sys_fault_live_allocations();
     int fds_before = test_count_open_fds();
@@ -729,9 +689,7 @@ static void destroy_returns_with_the_fd_closed_and_the_memory_freed(void** state
         assert_int_equal(atomic_load(&notify.after_close), 0);
     }
 
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 typedef struct CLOSER_TAG
@@ -770,9 +728,7 @@ static void destroy_waits_for_a_close_running_on_another_thread(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     TARGET target;
     OP_RECORD receive;
@@ -791,9 +747,7 @@ static void destroy_waits_for_a_close_running_on_another_thread(void** state)
     assert_int_equal(pthread_join(thread, NULL), 0);
     assert_int_equal(atomic_load(&closer.returned), 1);
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* ---- open and close rules ---- */
@@ -805,9 +759,7 @@ static void second_close_on_another_thread_returns_after_the_first_finished(void
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     TARGET target;
     OP_RECORD receive;
@@ -829,9 +781,7 @@ static void second_close_on_another_thread_returns_after_the_first_finished(void
     assert_int_equal(atomic_load(&receive.calls), 1);
     async_socket_destroy(target.socket);
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_021 */
@@ -842,9 +792,7 @@ static void reopen_after_close_fails_without_callback(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int peer;
     int fd;
@@ -864,9 +812,7 @@ static void reopen_after_close_fails_without_callback(void** state)
 
     async_socket_destroy(socket);
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_020 */
@@ -876,9 +822,7 @@ static void create_with_invalid_socket_succeeds_and_open_fails(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     ASYNC_SOCKET_HANDLE socket = async_socket_create(NULL, INVALID_SOCKET);
     assert_non_null(socket);
@@ -891,9 +835,7 @@ static void create_with_invalid_socket_succeeds_and_open_fails(void** state)
     async_socket_close(socket);
 
     async_socket_destroy(socket);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_029 */
@@ -902,9 +844,7 @@ static void open_twice_fails_and_leaves_the_socket_working(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int peer;
     ASYNC_SOCKET_HANDLE socket = open_tcp_async(0, 0, &peer, NULL);
@@ -929,9 +869,7 @@ static void open_twice_fails_and_leaves_the_socket_working(void** state)
 
     async_socket_destroy(socket);
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_016 */
@@ -944,9 +882,7 @@ static void open_makes_a_blocking_fd_non_blocking_and_close_on_exec(void** state
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int fds[2];
     assert_int_equal(test_tcp_pair(fds, SMALL_BUFFER, SMALL_BUFFER), 0);
@@ -992,9 +928,7 @@ static void open_makes_a_blocking_fd_non_blocking_and_close_on_exec(void** state
     async_socket_destroy(socket);
     assert_once_with(&send_record, ASYNC_SOCKET_SEND_ABANDONED);
     assert_int_equal(close(fds[1]), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* A second async socket opened on the fd an open one holds: its open fails (EEXIST from the
@@ -1004,9 +938,7 @@ static void open_on_an_fd_another_socket_holds_fails_and_leaves_the_first_workin
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int peer;
     int fd;
@@ -1050,9 +982,7 @@ static void open_on_an_fd_another_socket_holds_fails_and_leaves_the_first_workin
     assert_int_equal(close(stand_in), 0);
     async_socket_destroy(second);
     assert_int_equal(close(peer), 0);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* Opens an async socket on `fd`, which is not a stream socket: open fails without a callback,
@@ -1085,9 +1015,7 @@ static void open_refuses_an_fd_that_is_not_a_stream_socket(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int pipe_fds[2];
     assert_int_equal(pipe2(pipe_fds, O_CLOEXEC), 0);
@@ -1102,9 +1030,7 @@ static void open_refuses_an_fd_that_is_not_a_stream_socket(void** state)
     assert_true(udp >= 0);
     assert_open_refuses(udp, "datagram");
 
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 /* A server that keeps sending to a peer that has gone (reset), then keeps calling a socket it has
@@ -1115,9 +1041,7 @@ static void calls_refused_after_the_peer_left_log_one_line(void** state)
 {
     (void)state;
     LEAK_CHECK leak;
-    leak_check_begin(&leak);
-    assert_int_equal(platform_init(), 0);
-    watchdog_start(WATCHDOG_MS, __func__);
+    lifecycle_begin(&leak, WATCHDOG_MS, __func__);
 
     int peer;
     int fd;
@@ -1177,9 +1101,7 @@ static void calls_refused_after_the_peer_left_log_one_line(void** state)
     }
 
     async_socket_destroy(socket);
-    watchdog_stop();
-    platform_deinit();
-    leak_check_end(&leak);
+    lifecycle_end(&leak);
 }
 
 static const struct CMUnitTest tests[] = {

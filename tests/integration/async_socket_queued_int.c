@@ -77,10 +77,8 @@ static void urgent_byte_queued_before_the_receive_is_delivered_in_place_and_the_
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
 
     /* all nine bytes are queued before any read, so the first read stops at the urgent mark */
     send_with_urgent_byte(fds[1]);
@@ -100,9 +98,7 @@ static void urgent_byte_queued_before_the_receive_is_delivered_in_place_and_the_
     assert_int_equal(bytes, 2);
     assert_memory_equal(tail, "DD", 2);
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_151 */
@@ -111,10 +107,8 @@ static void urgent_byte_arriving_under_a_pending_receive_is_delivered_in_place(v
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
 
     /* a receive waits while the bytes arrive; whichever pieces its read sees, every byte must
      * come, in order, the urgent one among them */
@@ -136,9 +130,7 @@ static void urgent_byte_arriving_under_a_pending_receive_is_delivered_in_place(v
     }
     assert_string_equal(got, urgent_stream);
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* Two receives posted together are filled by one scattered recvmsg (99_027); when that read
@@ -150,10 +142,8 @@ static void urgent_byte_under_receives_posted_together_is_delivered_in_place(voi
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
     send_with_urgent_byte(fds[1]);
     wait_until_acknowledged(fds[1]);
 
@@ -179,9 +169,7 @@ static void urgent_byte_under_receives_posted_together_is_delivered_in_place(voi
     }
     assert_string_equal(got, urgent_stream);
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* The decision of 99_151, seen from outside: the fd keeps urgent data inline, so there is no
@@ -217,9 +205,7 @@ static void open_keeps_urgent_data_in_the_stream(void** state)
     receive_total(socket, got, URGENT_LENGTH, &receives);
     assert_string_equal(got, urgent_stream);
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 #define SIZED_MESSAGES 50u
@@ -234,10 +220,8 @@ static void receive_sized_to_the_message_costs_one_recvmsg_per_message(void** st
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
     uint8_t* message = make_pattern(STREAM_BASE_A, SIZED_MESSAGES * SIZED_MESSAGE);
 
     uint64_t calls_before = sys_fault_recvmsg_calls();
@@ -274,10 +258,8 @@ static void end_of_stream_right_after_a_read_that_filled_its_receive_is_reported
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
     uint8_t* message = make_pattern(STREAM_BASE_A, SIZED_MESSAGE);
 
     assert_int_equal(send(fds[1], message, SIZED_MESSAGE, MSG_NOSIGNAL), (ssize_t)SIZED_MESSAGE);

@@ -87,19 +87,15 @@ static void multi_buffer_sends_cut_by_partial_writes_and_eagain_send_every_byte_
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 4096, 4096);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 4096, 4096);
     /* every sendmsg moves at most 3000 bytes: writes end inside buffers, not at their edges */
     sys_fault_set_send_limit(3000);
 
     multi_buffer_sends_case(socket, fds[1]);
 
     sys_fault_set_send_limit(0);
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_003 */
@@ -110,17 +106,13 @@ static void multi_buffer_sends_cut_by_a_full_socket_send_every_byte_once(void** 
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 4096, 4096);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 4096, 4096);
 
     /* the kernel itself cuts the writes where the small socket buffer fills */
     multi_buffer_sends_case(socket, fds[1]);
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_99_003 */
@@ -144,9 +136,7 @@ static void multi_buffer_sends_through_a_custom_transport_resume_after_eagain(vo
     assert_true(atomic_load(&transport.send_eagain) > 0);
     assert_int_equal(atomic_load(&transport.wrong_handle), 0);
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* ---- 7: a transport that moves one byte per call; EINTR ---- */
@@ -292,10 +282,8 @@ static void eintr_from_the_default_transport_send_is_retried(void** state)
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
     uint8_t* source = make_pattern(STREAM_BASE_A, 3000);
     SEND_TRACK track;
     send_track_init(&track, 3);
@@ -587,9 +575,7 @@ static void custom_transport_receive_errors_give_error_or_abandoned_and_lose_no_
     atomic_store(&transport.fail_recv_errno, 0);
     receive_exactly(socket, STREAM_BASE_A, 10);
 
-    async_socket_destroy(socket);
-    assert_int_equal(close(fds[1]), 0);
-    env_end(&mark);
+    env_end_with_socket(socket, fds[1], &mark);
 }
 
 /* Reads what has arrived at `peer` for a moment, checking it continues the stream at *offset. */
@@ -747,10 +733,8 @@ static void inline_send_errors_on_the_default_transport_map_to_not_open_or_error
 {
     (void)state;
     LEAK_MARK mark;
-    env_begin(&mark);
     int fds[2];
-    make_pair(fds, 0, 0);
-    ASYNC_SOCKET_HANDLE socket = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE socket = env_begin_with_socket(&mark, fds, 0, 0);
     inline_send_errors_case(socket, NULL, fds[1]);
     assert_int_equal(close(fds[1]), 0);
     env_end(&mark);

@@ -15,10 +15,9 @@ static uint8_t some_bytes[64];
  * the peer, nothing is allocated, and the socket keeps working. */
 static void check_send_rejected(bool null_socket, const ASYNC_SOCKET_BUFFER* payload, uint32_t count, bool null_callback)
 {
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     atomic_store(&unexpected_callbacks, 0);
     int64_t before = sys_fault_live_allocations();
 
@@ -112,23 +111,13 @@ static void async_socket_send_async_with_null_callback_fails(void** state)
     check_send_rejected(false, &buffer, 1, true);
 }
 
-static void on_send_expect_null_context(void* context, ASYNC_SOCKET_SEND_RESULT result)
-{
-    if (context == NULL)
-    {
-        atomic_store(&null_context_result, (int)result);
-        (void)atomic_fetch_add(&null_context_calls, 1);
-    }
-}
-
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_050 */
 static void async_socket_send_async_with_null_context_succeeds(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     atomic_store(&null_context_calls, 0);
     atomic_store(&null_context_result, -1);
     uint8_t data[40];
@@ -140,9 +129,7 @@ static void async_socket_send_async_with_null_context_succeeds(void** state)
     peer_read_pattern(fds[1], 0, sizeof(data));
     TEST_WAIT_UNTIL(atomic_load(&null_context_calls) == 1, 2000);
     assert_int_equal(atomic_load(&null_context_result), ASYNC_SOCKET_SEND_OK);
-    async_socket_destroy(s);
-    (void)close(fds[1]);
-    env_end(env);
+    env_end_with_socket(s, fds[1], env);
 }
 
 /* A socket that was never opened (with an fd, or without) refuses sends with NOT_OPEN, logged
@@ -182,10 +169,9 @@ static void async_socket_send_async_on_a_socket_that_is_not_open_returns_not_ope
  * allocated, the data the peer sends stays for the next receive. */
 static void check_receive_rejected(bool null_socket, ASYNC_SOCKET_BUFFER* payload, uint32_t count, bool null_callback)
 {
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     atomic_store(&unexpected_callbacks, 0);
     int64_t before = sys_fault_live_allocations();
 
@@ -276,26 +262,13 @@ static void async_socket_receive_async_with_null_callback_fails(void** state)
     check_receive_rejected(false, &buffer, 1, true);
 }
 
-static atomic_uint null_context_bytes;
-
-static void on_receive_expect_null_context(void* context, ASYNC_SOCKET_RECEIVE_RESULT result, uint32_t bytes)
-{
-    if (context == NULL)
-    {
-        atomic_store(&null_context_result, (int)result);
-        atomic_store(&null_context_bytes, bytes);
-        (void)atomic_fetch_add(&null_context_calls, 1);
-    }
-}
-
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_071 */
 static void async_socket_receive_async_with_null_context_succeeds(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     atomic_store(&null_context_calls, 0);
     atomic_store(&null_context_result, -1);
     uint8_t in[16];
@@ -307,9 +280,7 @@ static void async_socket_receive_async_with_null_context_succeeds(void** state)
     TEST_WAIT_UNTIL(atomic_load(&null_context_calls) == 1, 2000);
     assert_int_equal(atomic_load(&null_context_result), ASYNC_SOCKET_RECEIVE_OK);
     assert_int_equal(atomic_load(&null_context_bytes), 16);
-    async_socket_destroy(s);
-    (void)close(fds[1]);
-    env_end(env);
+    env_end_with_socket(s, fds[1], env);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_072 */
@@ -414,23 +385,13 @@ static void async_socket_notify_io_async_on_a_socket_that_is_not_open_fails(void
     check_notify_rejected(false, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, false, false);
 }
 
-static void on_notify_expect_null_context(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT result)
-{
-    if (context == NULL)
-    {
-        atomic_store(&null_context_result, (int)result);
-        (void)atomic_fetch_add(&null_context_calls, 1);
-    }
-}
-
 /* Tests_SRS_ASYNC_SOCKET_LINUX_04_016 */
 static void async_socket_notify_io_async_with_null_context_succeeds(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     atomic_store(&null_context_calls, 0);
     atomic_store(&null_context_result, -1);
     log_capture_start();

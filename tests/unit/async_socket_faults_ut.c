@@ -358,9 +358,7 @@ static void async_socket_send_async_with_sendmsg_failing_connection_gone_returns
     test_sleep_ms(5);
     assert_int_equal(atomic_load(&unexpected_callbacks), 0);
     assert_true(nothing_to_read(fds[1]));
-    async_socket_destroy(s);
-    (void)close(fds[1]);
-    env_end(env);
+    env_end_with_socket(s, fds[1], env);
 }
 
 /* Takes the socket's embedded record with a notify that stays pending until data arrives, so that
@@ -677,9 +675,7 @@ static void async_socket_with_an_execution_engine_is_one_small_allocation(void**
     assert_int_equal(test_check_pattern(in, 16, 0), 16);
 
     /* destroy drops the last reference on the engine: env_end finds nothing of either left */
-    async_socket_destroy(s);
-    (void)close(fds[1]);
-    env_end(env);
+    env_end_with_socket(s, fds[1], env);
 }
 
 /* ---- notify ---- */

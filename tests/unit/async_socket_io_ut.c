@@ -18,10 +18,9 @@
 static void async_socket_send_async_completes_inline_when_the_kernel_takes_all(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     uint8_t data[3000];
     test_fill_pattern(data, sizeof(data), 100);
     ASYNC_SOCKET_BUFFER buffers[3] = {
@@ -84,10 +83,9 @@ static void async_socket_send_async_calls_the_transport_until_all_is_sent(void**
 static void async_socket_send_async_goes_on_after_short_sends(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     sys_fault_set_send_limit(100);
     uint8_t data[10000];
     test_fill_pattern(data, sizeof(data), 0);
@@ -100,9 +98,7 @@ static void async_socket_send_async_goes_on_after_short_sends(void** state)
     assert_int_equal(atomic_load(&sent.result), ASYNC_SOCKET_SEND_OK);
     assert_int_equal(atomic_load(&sent.inline_calls), 1);
     sys_fault_set_send_limit(0);
-    async_socket_destroy(s);
-    (void)close(fds[1]);
-    env_end(env);
+    env_end_with_socket(s, fds[1], env);
 }
 
 /* ---- send: waiting for room ---- */
@@ -413,10 +409,9 @@ static void async_socket_waiting_send_is_abandoned_when_the_peer_resets(void** s
 static void async_socket_receive_async_completes_when_data_arrives(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     uint8_t in[500];
     memset(in, 0, sizeof(in));
     ASYNC_SOCKET_BUFFER buffer = {.buffer = in, .length = sizeof(in)};
@@ -462,10 +457,9 @@ static void async_socket_receive_async_completes_when_data_arrives(void** state)
 static void async_socket_receive_async_scatters_over_many_buffers(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     uint8_t in[10][10];
     memset(in, 0, sizeof(in));
     ASYNC_SOCKET_BUFFER buffers[10];
@@ -488,9 +482,7 @@ static void async_socket_receive_async_scatters_over_many_buffers(void** state)
     }
     assert_int_equal(test_check_pattern(in[0], 5, 90), 5);
     assert_int_equal(in[0][5], 0);
-    async_socket_destroy(s);
-    (void)close(fds[1]);
-    env_end(env);
+    env_end_with_socket(s, fds[1], env);
 }
 
 /* Several receives posted on the default transport are filled by one recvmsg, oldest first:
@@ -500,10 +492,9 @@ static void async_socket_receive_async_scatters_over_many_buffers(void** state)
 static void async_socket_receives_posted_together_are_filled_by_one_recvmsg(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     uint8_t in[4][16];
     memset(in, 0, sizeof(in));
     CB received[4];
@@ -728,10 +719,9 @@ static void async_socket_receive_async_completes_with_error_on_other_errors(void
 static void async_socket_receive_async_is_abandoned_at_end_of_stream(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     uint8_t in[3][64];
     CB received[3];
     for (int i = 0; i < 3; i++)
@@ -771,13 +761,14 @@ static void async_socket_receive_async_is_abandoned_at_end_of_stream(void** stat
 /* Tests_SRS_ASYNC_SOCKET_LINUX_04_019 */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_04_009 */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_082 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_181 (the type is kept apart: an IN notify on a writable
+ * socket waits, an OUT one completes OUT) */
 static void async_socket_notify_io_async_in_completes_when_data_arrives(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     CB notified;
     cb_init(&notified);
     log_capture_start();
@@ -813,10 +804,9 @@ static void async_socket_notify_io_async_in_completes_when_data_arrives(void** s
 static void async_socket_notify_io_async_in_on_a_socket_with_data_completes(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     peer_write_pattern(fds[1], 0, 10);
     test_sleep_ms(30);
     CB notified;
@@ -843,13 +833,14 @@ static void async_socket_notify_io_async_in_on_a_socket_with_data_completes(void
 /* Tests_SRS_ASYNC_SOCKET_LINUX_04_018 */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_094 */
 /* Tests_SRS_ASYNC_SOCKET_LINUX_04_019 */
+/* Tests_SRS_ASYNC_SOCKET_LINUX_99_181 (the type is kept apart: an IN notify on a writable
+ * socket waits, an OUT one completes OUT) */
 static void async_socket_notify_io_async_out_on_a_writable_socket_completes(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     test_sleep_ms(20); /* the first output edge (at open) is long gone */
     CB in;
     CB out;
@@ -1206,10 +1197,9 @@ static void async_socket_error_after_a_reset_does_not_fail_later_ops(void** stat
 static void async_socket_events_with_nothing_pending_are_ignored(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     CB done;
     cb_init(&done);
     uint8_t out[10];

@@ -80,10 +80,9 @@ static void async_socket_create_twice_gives_two_independent_sockets(void** state
 static void async_socket_create_uses_the_system_socket_calls(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
 
     uint8_t out[1000];
     test_fill_pattern(out, sizeof(out), 0);
@@ -107,9 +106,7 @@ static void async_socket_create_uses_the_system_socket_calls(void** state)
     assert_int_equal(atomic_load(&received.bytes), 300);
     assert_int_equal(test_check_pattern(in, 300, 5000), 300);
 
-    async_socket_destroy(s);
-    (void)close(fds[1]);
-    env_end(env);
+    env_end_with_socket(s, fds[1], env);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_002 */
@@ -246,10 +243,9 @@ static void async_socket_create_without_platform_init_fails_with_one_error_line(
 static void async_socket_keeps_the_completion_port_until_destroy(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     int threads_with_port = test_count_threads();
     assert_true(threads_with_port > env.threads);
 
@@ -300,10 +296,9 @@ static void async_socket_destroy_with_null_returns(void** state)
 static void async_socket_destroy_of_an_open_socket_closes_it(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     uint8_t in[16];
     ASYNC_SOCKET_BUFFER in_buffer = {.buffer = in, .length = sizeof(in)};
     CB received;
@@ -375,10 +370,9 @@ static void* open_gate_later(void* arg)
 static void async_socket_destroy_waits_for_a_close_running_on_another_thread(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     GATED_RECEIVE g;
     gate_init(&g.gate);
     cb_init(&g.cb);
@@ -562,19 +556,7 @@ static void async_socket_open_async_with_null_callback_fails(void** state)
     assert_int_equal(atomic_load(&unexpected_callbacks), 0);
 
     (void)open_socket_with(s);
-    async_socket_destroy(s);
-    (void)close(fds[1]);
-    env_end(env);
-}
-
-
-static void on_open_expect_null_context(void* context, ASYNC_SOCKET_OPEN_RESULT result)
-{
-    if (context == NULL)
-    {
-        atomic_store(&null_context_result, (int)result);
-        (void)atomic_fetch_add(&null_context_calls, 1);
-    }
+    env_end_with_socket(s, fds[1], env);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LINUX_11_026 */
@@ -593,9 +575,7 @@ static void async_socket_open_async_with_null_context_succeeds(void** state)
     ASSERT_ERROR_LINES(log_capture_stop(), 0);
     assert_int_equal(atomic_load(&null_context_calls), 1);
     assert_int_equal(atomic_load(&null_context_result), ASYNC_SOCKET_OPEN_OK);
-    async_socket_destroy(s);
-    (void)close(fds[1]);
-    env_end(env);
+    env_end_with_socket(s, fds[1], env);
 }
 
 /* create(INVALID_SOCKET) succeeds; its open fails with one error line and no callback. */
@@ -668,9 +648,7 @@ static void async_socket_open_async_opens_and_calls_back_inline(void** state)
     assert_int_equal(atomic_load(&received.test_thread_calls), 0);
     assert_int_equal(atomic_load(&opened.calls), 1);
 
-    async_socket_destroy(s);
-    (void)close(fds[1]);
-    env_end(env);
+    env_end_with_socket(s, fds[1], env);
 }
 
 /* A second open fails with one error line and no callback; the socket keeps working. */
@@ -679,10 +657,9 @@ static void async_socket_open_async_opens_and_calls_back_inline(void** state)
 static void async_socket_open_async_of_an_open_socket_fails(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     CB second;
     cb_init(&second);
     log_capture_start();
@@ -891,10 +868,9 @@ static void on_receive_try_everything(void* context, ASYNC_SOCKET_RECEIVE_RESULT
 static void async_socket_close_refuses_new_operations_while_closing(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     INSIDE_CLOSE inside = {.socket = s};
     atomic_init(&inside.calls, 0);
     atomic_init(&inside.send_result, -1);
@@ -1010,9 +986,7 @@ static void async_socket_close_of_a_socket_that_is_not_open_does_nothing(void** 
     cb_init(&sent);
     assert_int_equal(send_marked(s, &buffer, 1, on_send_cb, &sent), ASYNC_SOCKET_SEND_SYNC_OK);
     peer_read_pattern(fds[1], 7, sizeof(data));
-    async_socket_destroy(s);
-    (void)close(fds[1]);
-    env_end(env);
+    env_end_with_socket(s, fds[1], env);
 }
 
 /* Close waits for a receive callback that is running on a worker. */
@@ -1021,10 +995,9 @@ static void async_socket_close_of_a_socket_that_is_not_open_does_nothing(void** 
 static void async_socket_close_waits_for_a_receive_callback_on_a_worker(void** state)
 {
     (void)state;
-    ENV env = env_begin();
+    ENV env;
     int fds[2];
-    make_unix_pair(fds, 0);
-    ASYNC_SOCKET_HANDLE s = open_socket(fds[0]);
+    ASYNC_SOCKET_HANDLE s = env_begin_with_unix_socket(&env, fds);
     GATED_RECEIVE g;
     gate_init(&g.gate);
     cb_init(&g.cb);
