@@ -438,9 +438,11 @@ def load_names_the_real_cause_of_a_failed_connect(echo, load):
     check("within" not in result.stderr, "an immediate refusal reads as a timeout: %r" % result.stderr)
 
 
+# Tests_SRS_ASYNC_SOCKET_LISTENER_01_012: hundreds of connects queue behind full 16-accept batches;
+# a lost rerun leaves some never accepted and their round trips never complete.
 def load_goes_to_the_fd_limit_and_says_when_it_caps(echo, load):
     # Tests_SRS_ASOCK_TOOLS_01_016
-    conns = 400  # above the 256 soft limit the run starts with; 1,500 stalled 1 round trip in some loaded runs (open defect, docs/reliability.md)
+    conns = 400  # above the 256 soft limit the run starts with
 
     def soft_limit(soft, hard):
         return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
