@@ -4,9 +4,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -135,6 +138,37 @@ int test_count_open_fds(void)
     return count - 1;
 }
 
+/* True when the task has started to exit (PF_EXITING in its stat flags) or is gone. A joined
+ * thread stays listed in /proc/self/task for a moment after pthread_join returns: the kernel
+ * wakes the joiner when the thread releases its memory map, before the task is removed. */
+static bool task_is_exiting(const char* tid)
+{
+    char path[64];
+    char stat[512];
+    (void)snprintf(path, sizeof(path), "/proc/self/task/%s/stat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+    {
+        return true;
+    }
+    ssize_t got = read(fd, stat, sizeof(stat) - 1);
+    (void)close(fd);
+    if (got <= 0)
+    {
+        return true;
+    }
+    stat[got] = '\0';
+    const char* after_name = strrchr(stat, ')');
+    char state = 0;
+    unsigned long flags = 0;
+    /* after the name: state ppid pgrp session tty_nr tpgid flags */
+    if (after_name == NULL || sscanf(after_name + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+    {
+        return true;
+    }
+    return (flags & 0x4UL) != 0 || state == 'Z' || state == 'X';
+}
+
 int test_count_threads(void)
 {
     DIR* dir = opendir("/proc/self/task");
@@ -144,7 +178,7 @@ int test_count_threads(void)
     assert_non_null(dir);
     while ((entry = readdir(dir)) != NULL)
     {
-        if (entry->d_name[0] != '.')
+        if (entry->d_name[0] != '.' && !task_is_exiting(entry->d_name))
         {
             count++;
         }
