@@ -300,9 +300,9 @@ static uint32_t sweep_inline_send(bool warm)
         assert_int_equal(result, ASYNC_SOCKET_SEND_SYNC_ERROR);
         assert_true(errors >= 1);
         sweep_note_failure(&sweep, errors);
-        /* a record taken for the failed send may stay on the socket's free list; destroy
-         * frees it (env_end checks) */
-        assert_true(sys_fault_live_allocations() - before <= 1);
+        /* a record taken for the failed send may stay on the socket's free list, with the
+         * socket's extras that the list lives in; destroy frees both (env_end checks) */
+        assert_true(sys_fault_live_allocations() - before <= 2);
         test_sleep_ms(5);
         assert_int_equal(atomic_load(&sent.calls), 0);
         assert_true(nothing_to_read(fds[1]));
