@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "asock_assert.h"
 #include "c_pal/completion_port_linux.h"
 #include "log_internal.h"
 #include "sys.h"
@@ -417,6 +418,17 @@ static void wake_followers(COMPLETION_PORT* port, int count)
     futex_wake(&port->share_seq, count);
 }
 
+/* share_lock held. Whether every event of the last hand-off has been taken, so that `shared` may
+ * take a new one. The invariant of the hand-off: `shared` is written only under share_lock and
+ * only when this holds, and shared_left always equals shared_count - shared_next (it is read
+ * without the lock as a hint only), so each handed-off event is taken exactly once. */
+static bool share_is_free_locked(COMPLETION_PORT* port)
+{
+    ASOCK_ASSERT(port->shared_next <= port->shared_count);
+    ASOCK_ASSERT(atomic_load_explicit(&port->shared_left, memory_order_relaxed) == port->shared_count - port->shared_next);
+    return port->shared_next == port->shared_count;
+}
+
 /* Called by a poller with a fresh batch. Hands the tail of the batch to idle followers when it is
  * big enough to be worth their wake-ups and the last hand-off has been taken; returns how many
  * events, from the start of the batch, the poller delivers itself.
@@ -436,6 +448,13 @@ static int share_batch(COMPLETION_PORT* port, const struct epoll_event* events, 
     uint32_t part = ((uint32_t)count + parts - 1) / parts;
     uint32_t given = (uint32_t)count - part;
     (void)pthread_mutex_lock(&port->share_lock);
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_99_221: the check above was without the lock; another poller
+     * may have handed off a batch since, which this one must not overwrite */
+    if (!share_is_free_locked(port))
+    {
+        (void)pthread_mutex_unlock(&port->share_lock);
+        return count;
+    }
     (void)memcpy(port->shared, events + part, given * sizeof(struct epoll_event));
     port->shared_next = 0;
     port->shared_count = given;
@@ -454,6 +473,7 @@ static int take_share(COMPLETION_PORT* port, struct epoll_event* events)
         return 0;
     }
     (void)pthread_mutex_lock(&port->share_lock);
+    ASOCK_ASSERT(atomic_load_explicit(&port->shared_left, memory_order_relaxed) == port->shared_count - port->shared_next);
     uint32_t left = port->shared_count - port->shared_next;
     uint32_t take = (left < port->share_part) ? left : port->share_part;
     (void)memcpy(events, port->shared + port->shared_next, take * sizeof(struct epoll_event));
