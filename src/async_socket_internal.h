@@ -92,15 +92,24 @@ typedef struct OP_QUEUE_TAG
     OP* tail;
 } OP_QUEUE;
 
-/* What only a socket with a custom transport needs (with its engine, if any): kept out of the
- * default socket, which is the one there are 10,000s of. */
+/* What only some sockets need, kept out of the default socket, which is the one there are 10,000s
+ * of: a custom transport's hooks (with its engine, if any), and the parts of the operation
+ * machinery an idle socket with one receive pending does without. Allocated at create for a
+ * custom transport; for the default transport at the first notify or the first operation record
+ * beyond the embedded one, and kept until the teardown, so a socket in steady state does not
+ * allocate. */
 typedef struct SOCKET_EXTRAS_TAG
 {
     EXECUTION_ENGINE_HANDLE execution_engine;
-    ON_ASYNC_SOCKET_SEND on_send; /* NULL for the default transport (a socket with an engine) */
+    ON_ASYNC_SOCKET_SEND on_send; /* NULL for the default transport */
     void* on_send_context;
     ON_ASYNC_SOCKET_RECV on_recv;
     void* on_recv_context;
+    /* guarded by the socket's lock: */
+    OP_QUEUE notifies;
+    /* the heap records waiting for the next operation (the embedded one is not on this list: see
+     * inline_free); a heap record exists only once this record does */
+    OP* free_ops;
 } SOCKET_EXTRAS;
 
 /* Laid out small: an idle socket with a receive pending is this, one operation record and a
@@ -109,9 +118,14 @@ typedef struct ASYNC_SOCKET_TAG
 {
     COMPLETION_PORT_IO io;
     COMPLETION_PORT_HANDLE port;
-    /* A custom transport's SOCKET_EXTRAS; for the default transport with an execution engine, the
-     * engine itself with EXTRAS_ENGINE_TAG set (c-pal code passes an engine to every create, and
-     * an allocation for it would cost 48 bytes per socket); 0 for neither. See extras_of. */
+    /* The socket's SOCKET_EXTRAS once it has one; before that, for the default transport with an
+     * execution engine, the engine itself with EXTRAS_ENGINE_TAG set (c-pal code passes an engine
+     * to every create, and an allocation for it would cost 64 bytes per socket); 0 for neither.
+     * Set at create, and changed at most once more, under the lock, from the engine (or 0) to a
+     * SOCKET_EXTRAS holding the same engine with no hooks (install_extras_locked). So it is read
+     * under the lock, or without it only where it cannot change: by a custom transport's sockets
+     * (whose word is their SOCKET_EXTRAS from create on) and by the teardown. Which transport a
+     * socket has is told by io.ops instead, which never changes (uses_default_transport). */
     uintptr_t extras;
     struct SOCKET_TRANSPORT_TAG transport; /* the socket's transport, made in place (transport_of) */
     atomic_int refcount;
@@ -136,6 +150,7 @@ typedef struct ASYNC_SOCKET_TAG
     bool refusal_said : 1;   /* a refused call has logged its WARNING; later ones are VERBOSE */
     bool counts_queued : 1;  /* the kernel reports the bytes left after each read (TCP_INQ);
                               * set at open, read under the lock like the other flags */
+    bool inline_free : 1;    /* inline_op waits for the next operation */
     /* The first errno that ended the connection (a dead link, or a peer that closed it; see
      * note_transport_error), 0 while none. After a dead link every pending and later operation
      * fails with ERROR: see link_failed. */
@@ -146,45 +161,47 @@ typedef struct ASYNC_SOCKET_TAG
     atomic_bool drained;
     OP_QUEUE sends;
     OP_QUEUE receives;
-    OP_QUEUE notifies;
     OP_QUEUE completed;      /* finished, not yet called back; close calls back what is left */
-    OP* free_ops;
+    /* (the notifies and the free heap records are in SOCKET_EXTRAS: see notifies_of) */
     /* The first record of the socket, in the same allocation: an idle socket with a one-buffer
-     * receive pending then costs a single heap chunk. It goes round the free list like any other
-     * record and is never freed on its own. */
+     * receive pending then costs a single heap chunk. Taken first whenever it is free
+     * (inline_free), and never freed on its own. */
     OP_ONE inline_op;
 } ASYNC_SOCKET;
 
 _Static_assert((EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP) <= UINT16_MAX, "the event bits the socket keeps fit 16 bits");
 
-/* 168 bytes with its embedded one-buffer record, a 176-byte heap chunk on x86-64 glibc: with the
- * 8-byte slot in the port table, 184 bytes per idle socket with a one-buffer receive pending.
- * Codes_SRS_ASYNC_SOCKET_LINUX_99_052 */
-_Static_assert(sizeof(ASYNC_SOCKET) <= 168 || sizeof(void*) != 8, "an async socket should stay within 168 bytes");
+/* 152 bytes with its embedded one-buffer record, a 160-byte heap chunk on x86-64 glibc: with the
+ * 8-byte slot in the port table, 168 bytes per idle socket with a one-buffer receive pending.
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_052
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_230 */
+_Static_assert(sizeof(ASYNC_SOCKET) <= 152 || sizeof(void*) != 8, "an async socket should stay within 152 bytes");
 
-/* Whether the socket moves its bytes itself (sendmsg/recvmsg over all buffers) rather than through
- * custom hooks. Fixed at create; read without the lock. */
 /* Engine handles are heap pointers, so their low bit is free for the tag. */
 #define EXTRAS_ENGINE_TAG ((uintptr_t)1)
 
 static inline SOCKET_EXTRAS* extras_of(const ASYNC_SOCKET* socket)
 {
-    return ((socket->extras & EXTRAS_ENGINE_TAG) != 0) ? NULL : (SOCKET_EXTRAS*)socket->extras;
+    uintptr_t word = socket->extras;
+    return ((word & EXTRAS_ENGINE_TAG) != 0) ? NULL : (SOCKET_EXTRAS*)word;
 }
 
 static inline EXECUTION_ENGINE_HANDLE engine_of(const ASYNC_SOCKET* socket)
 {
-    if ((socket->extras & EXTRAS_ENGINE_TAG) != 0)
+    uintptr_t word = socket->extras;
+    if ((word & EXTRAS_ENGINE_TAG) != 0)
     {
-        return (EXECUTION_ENGINE_HANDLE)(socket->extras & ~EXTRAS_ENGINE_TAG);
+        return (EXECUTION_ENGINE_HANDLE)(word & ~EXTRAS_ENGINE_TAG);
     }
-    return (socket->extras == 0) ? NULL : ((SOCKET_EXTRAS*)socket->extras)->execution_engine;
+    return (word == 0) ? NULL : ((SOCKET_EXTRAS*)word)->execution_engine;
 }
 
-static inline bool uses_default_transport(const ASYNC_SOCKET* socket)
+/* Lock held. The notifies' queue, NULL while the socket has no SOCKET_EXTRAS (then it has never
+ * had a notify). */
+static inline OP_QUEUE* notifies_of(const ASYNC_SOCKET* socket)
 {
-    const SOCKET_EXTRAS* extras = extras_of(socket);
-    return extras == NULL || extras->on_send == NULL;
+    SOCKET_EXTRAS* extras = extras_of(socket);
+    return (extras == NULL) ? NULL : &extras->notifies;
 }
 
 static inline SOCKET_TRANSPORT_HANDLE transport_of(ASYNC_SOCKET* socket)

@@ -191,12 +191,33 @@ static bool link_failed(const ASYNC_SOCKET* socket)
     return socket->link_errno != 0 && !peer_closed_errno(socket->link_errno);
 }
 
-/* Takes a record from the free list (lock held); NULL when the list is empty or the operation
- * needs more buffers than a recycled record holds. */
+/* The completion port's tables for this module's sockets (defined with on_io_events). */
+static const COMPLETION_PORT_IO_OPS socket_io_ops;
+static const COMPLETION_PORT_IO_OPS custom_transport_io_ops;
+
+/* Whether the socket moves its bytes itself (sendmsg/recvmsg over all buffers) rather than through
+ * custom hooks. Fixed at create, with the table the socket registers with; read without the lock. */
+static inline bool uses_default_transport(const ASYNC_SOCKET* socket)
+{
+    return socket->io.ops == &socket_io_ops;
+}
+
+/* Takes a free record (lock held): the embedded one when it is free and large enough, else one
+ * from the free list; NULL when there is none that holds `buffer_count` buffers. */
 static OP* op_from_free_list(ASYNC_SOCKET* socket, uint32_t buffer_count)
 {
     lock_assert_held(&socket->lock);
-    OP** link = &socket->free_ops;
+    if (socket->inline_free && buffer_count <= 1)
+    {
+        socket->inline_free = false;
+        return &socket->inline_op.header;
+    }
+    SOCKET_EXTRAS* extras = extras_of(socket);
+    if (extras == NULL)
+    {
+        return NULL;
+    }
+    OP** link = &extras->free_ops;
     for (int i = 0; i < OP_FREE_LIST_SCAN && *link != NULL; i++, link = &(*link)->next)
     {
         OP* op = *link;
@@ -247,32 +268,89 @@ static void op_fill(OP* op, OP_KIND kind, const ASYNC_SOCKET_BUFFER* payload, ui
 static void op_recycle(ASYNC_SOCKET* socket, OP* op)
 {
     lock_assert_held(&socket->lock);
+    if (op == &socket->inline_op.header)
+    {
+        socket->inline_free = true;
+        return;
+    }
     if (op->capacity > OP_MAX_REUSED_CAPACITY)
     {
         sys_free(op);
         return;
     }
-    op->next = socket->free_ops;
-    socket->free_ops = op;
+    /* a heap record exists only once the socket has its SOCKET_EXTRAS (op_get_slow) */
+    SOCKET_EXTRAS* extras = extras_of(socket);
+    op->next = extras->free_ops;
+    extras->free_ops = op;
+}
+
+static SOCKET_EXTRAS* extras_allocate(void)
+{
+    SOCKET_EXTRAS* extras = sys_malloc(sizeof(SOCKET_EXTRAS));
+    if (extras == NULL)
+    {
+        LogError("cannot allocate the extras of an async socket (%zu bytes)", sizeof(SOCKET_EXTRAS));
+        return NULL;
+    }
+    *extras = (SOCKET_EXTRAS){NULL};
+    return extras;
+}
+
+/* Lock held. Gives a socket that has none the SOCKET_EXTRAS `spare` (an engine kept in the extras
+ * word moves into it, with its reference) and returns NULL; returns `spare` to be freed when the
+ * socket already has one (another thread installed it while the lock was released).
+ * Codes_SRS_ASYNC_SOCKET_LINUX_99_230 */
+static SOCKET_EXTRAS* install_extras_locked(ASYNC_SOCKET* socket, SOCKET_EXTRAS* spare)
+{
+    lock_assert_held(&socket->lock);
+    if (extras_of(socket) != NULL)
+    {
+        return spare;
+    }
+    spare->execution_engine = engine_of(socket);
+    socket->extras = (uintptr_t)spare;
+    return NULL;
+}
+
+/* Lock held on entry. The rare case of op_get_locked: `op` (taken, or NULL) is completed with what
+ * is missing, allocated with the lock released: a record, and the socket's SOCKET_EXTRAS (which a
+ * notify's queue and every heap record need). Returns with the lock held, or NULL (lock released,
+ * nothing taken). */
+__attribute__((noinline)) static OP* op_get_slow(ASYNC_SOCKET* socket, uint32_t buffer_count, OP* op)
+{
+    bool need_extras = (extras_of(socket) == NULL);
+    socket_unlock(socket);
+    SOCKET_EXTRAS* spare = need_extras ? extras_allocate() : NULL;
+    OP* fresh = (op == NULL && (spare != NULL || !need_extras)) ? op_allocate(buffer_count) : NULL;
+    lock_acquire(&socket->lock);
+    if ((need_extras && spare == NULL) || (op == NULL && fresh == NULL))
+    {
+        if (op != NULL)
+        {
+            op_recycle(socket, op);
+        }
+        socket_unlock(socket);
+        sys_free(spare);
+        sys_free(fresh);
+        return NULL;
+    }
+    SOCKET_EXTRAS* unused = need_extras ? install_extras_locked(socket, spare) : NULL;
+    sys_free(unused);
+    return (op != NULL) ? op : fresh;
 }
 
 /* Gets a record for an operation: from the free list under the lock when possible, otherwise
- * allocated with the lock released. Returns with the lock held, or NULL (lock released). */
-static OP* op_get_locked(ASYNC_SOCKET* socket, uint32_t buffer_count)
+ * allocated with the lock released. A notify also needs the socket's SOCKET_EXTRAS (its queue is
+ * there). Returns with the lock held, or NULL (lock released). */
+static OP* op_get_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, bool notify)
 {
     lock_acquire(&socket->lock);
     OP* op = op_from_free_list(socket, buffer_count);
-    if (op != NULL)
+    if (op != NULL && (!notify || extras_of(socket) != NULL))
     {
         return op;
     }
-    socket_unlock(socket);
-    op = op_allocate(buffer_count);
-    if (op != NULL)
-    {
-        lock_acquire(&socket->lock);
-    }
-    return op;
+    return op_get_slow(socket, buffer_count, op);
 }
 
 /* Lock held. The fd to name the socket by in a log line: its own while it has one, else the fd it
@@ -325,11 +403,13 @@ static REFUSAL refusal_locked(ASYNC_SOCKET* socket)
 
 /* Reserves a record for an operation on an open socket. Returns it with the lock held; or NULL
  * with the lock released, *not_open telling a closed socket from a failed allocation. A refusal
- * (closed, or failed earlier) is logged here; `what` names the call. */
-static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, uint32_t buffer_count, bool* not_open, const char* what)
+ * (closed, or failed earlier) is logged here, naming the call by `kind`. */
+static OP* op_reserve_open_locked(ASYNC_SOCKET* socket, OP_KIND kind, uint32_t buffer_count, bool* not_open)
 {
+    static const char* const names[] = {[KIND_SEND] = "send", [KIND_RECEIVE] = "receive", [KIND_NOTIFY] = "notify"};
+    const char* what = names[kind];
     *not_open = false;
-    OP* op = op_get_locked(socket, buffer_count);
+    OP* op = op_get_locked(socket, buffer_count, kind == KIND_NOTIFY);
     if (op != NULL && (socket->state == STATE_NEW || socket->state == STATE_OPENING))
     {
         /* not opened yet: a mistake of the caller's, said every time */
@@ -682,7 +762,11 @@ void async_socket__take_all_ops_locked(ASYNC_SOCKET* socket, OP_QUEUE* to)
     socket->completed = (OP_QUEUE){NULL};
     abandon_queue(&socket->sends, to, ASYNC_SOCKET_SEND_ABANDONED);
     abandon_queue(&socket->receives, to, ASYNC_SOCKET_RECEIVE_ABANDONED);
-    abandon_queue(&socket->notifies, to, ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED);
+    OP_QUEUE* notifies = notifies_of(socket);
+    if (notifies != NULL)
+    {
+        abandon_queue(notifies, to, ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED);
+    }
 }
 
 void async_socket__call_back_all(ASYNC_SOCKET* socket, OP_QUEUE* list)
@@ -714,7 +798,12 @@ static int note_transport_error(ASYNC_SOCKET* socket, int error)
 static bool has_pending(const ASYNC_SOCKET* socket)
 {
     lock_assert_held((LOCK*)&socket->lock);
-    return socket->sends.tail != NULL || socket->receives.tail != NULL || socket->notifies.tail != NULL;
+    if (socket->sends.tail != NULL || socket->receives.tail != NULL)
+    {
+        return true;
+    }
+    const OP_QUEUE* notifies = notifies_of(socket);
+    return notifies != NULL && notifies->tail != NULL;
 }
 
 /* Lock held. After a dead link, completes with ERROR every op still queued that no thread is
@@ -733,8 +822,13 @@ __attribute__((noinline)) static void fail_pending(ASYNC_SOCKET* socket)
     {
         finish_op(socket, op, ASYNC_SOCKET_RECEIVE_ERROR);
     }
+    OP_QUEUE* notifies = notifies_of(socket);
+    if (notifies == NULL)
+    {
+        return;
+    }
     OP_QUEUE keep = {NULL};
-    while ((op = queue_pop(&socket->notifies)) != NULL)
+    while ((op = queue_pop(notifies)) != NULL)
     {
         if (op->arming)
         {
@@ -743,7 +837,7 @@ __attribute__((noinline)) static void fail_pending(ASYNC_SOCKET* socket)
         }
         finish_op(socket, op, ASYNC_SOCKET_NOTIFY_IO_RESULT_ERROR);
     }
-    socket->notifies = keep;
+    *notifies = keep;
 }
 
 /* ---- the dispatcher ---- */
@@ -752,9 +846,14 @@ __attribute__((noinline)) static void fail_pending(ASYNC_SOCKET* socket)
 static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events)
 {
     lock_assert_held(&socket->lock);
+    OP_QUEUE* notifies = notifies_of(socket);
+    if (notifies == NULL)
+    {
+        return;
+    }
     OP_QUEUE keep = {NULL};
     OP* op;
-    while ((op = queue_pop(&socket->notifies)) != NULL)
+    while ((op = queue_pop(notifies)) != NULL)
     {
         bool in = (op->io_type == ASYNC_SOCKET_NOTIFY_IO_TYPE_IN);
         if (op->arming)
@@ -785,7 +884,7 @@ static void dispatch_notifies(ASYNC_SOCKET* socket, uint32_t events)
             queue_push(&keep, op);
         }
     }
-    socket->notifies = keep;
+    *notifies = keep;
 }
 
 /* Lock held. Moves the queue forward by `sent` bytes: the sends it covers fully are finished. */
@@ -1209,6 +1308,9 @@ static void on_io_events(COMPLETION_PORT_IO* io, uint32_t events)
 }
 
 static const COMPLETION_PORT_IO_OPS socket_io_ops = { on_io_events, socket_lifetime__io_hold, socket_lifetime__io_release };
+/* The same, for a socket with a custom transport: the table a socket registers with tells its
+ * transport (uses_default_transport). */
+static const COMPLETION_PORT_IO_OPS custom_transport_io_ops = { on_io_events, socket_lifetime__io_hold, socket_lifetime__io_release };
 
 /* ---- create ---- */
 
@@ -1278,11 +1380,13 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
             sys_free(socket);
             return NULL;
         }
-        extras->execution_engine = execution_engine;
-        extras->on_send = default_transport ? NULL : on_send;
-        extras->on_send_context = on_send_context;
-        extras->on_recv = default_transport ? NULL : on_recv;
-        extras->on_recv_context = on_recv_context;
+        *extras = (SOCKET_EXTRAS){
+            .execution_engine = execution_engine,
+            .on_send = default_transport ? NULL : on_send,
+            .on_send_context = on_send_context,
+            .on_recv = default_transport ? NULL : on_recv,
+            .on_recv_context = on_recv_context,
+        };
         socket->extras = (uintptr_t)extras;
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_99_020: an INVALID_SOCKET is accepted here and refused by
@@ -1295,9 +1399,9 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
     {
         execution_engine_inc_ref(execution_engine);
     }
-    socket->io.ops = &socket_io_ops;
+    socket->io.ops = default_transport ? &socket_io_ops : &custom_transport_io_ops;
     socket->inline_op.header.capacity = 1;
-    socket->free_ops = &socket->inline_op.header;
+    socket->inline_free = true;
     atomic_init(&socket->refcount, 1);
     lock_init(&socket->lock);
     socket->state = STATE_NEW;
@@ -1549,7 +1653,7 @@ ASYNC_SOCKET_SEND_SYNC_RESULT async_socket_send_async(ASYNC_SOCKET_HANDLE async_
     /* A record is reserved before any byte is sent, so a send that stops part-way can always
      * keep its remainder. In steady state it comes from the free list. */
     bool not_open;
-    OP* op = op_reserve_open_locked(async_socket, buffer_count, &not_open, "send");
+    OP* op = op_reserve_open_locked(async_socket, KIND_SEND, buffer_count, &not_open);
     if (op == NULL)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_051 */
@@ -1604,7 +1708,7 @@ int async_socket_receive_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_BU
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_073 */
     /* Codes_SRS_ASYNC_SOCKET_LINUX_11_074 */
     bool not_open;
-    OP* op = op_reserve_open_locked(async_socket, buffer_count, &not_open, "receive");
+    OP* op = op_reserve_open_locked(async_socket, KIND_RECEIVE, buffer_count, &not_open);
     if (op == NULL)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_11_078 */
@@ -1645,7 +1749,7 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
     }
     /* Codes_SRS_ASYNC_SOCKET_LINUX_04_017 */
     bool not_open;
-    OP* op = op_reserve_open_locked(async_socket, 0, &not_open, "notify");
+    OP* op = op_reserve_open_locked(async_socket, KIND_NOTIFY, 0, &not_open);
     if (op == NULL)
     {
         /* Codes_SRS_ASYNC_SOCKET_LINUX_04_020 */
@@ -1658,7 +1762,7 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
     op->io_type = (uint8_t)io_type;
     op->on_complete.notify = on_notify_io_complete;
     op->arming = true;
-    queue_push(&async_socket->notifies, op);
+    queue_push(notifies_of(async_socket), op); /* op_get_locked made sure there is a SOCKET_EXTRAS */
     uint32_t seen = async_socket->in_seq + async_socket->out_seq;
     CALLBACK_SCOPE scope;
     enter_locked(async_socket, &scope); /* close waits, so the fd and the op stay until we leave */
@@ -1678,7 +1782,7 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
     }
     else if (result != 0)
     {
-        (void)queue_remove(&async_socket->notifies, op);
+        (void)queue_remove(notifies_of(async_socket), op);
         op_recycle(async_socket, op);
     }
     else

@@ -195,7 +195,8 @@ void socket_lifetime__teardown(ASYNC_SOCKET* socket)
 {
     /* R8: nobody is inside, no op is left in a queue, and the socket was closed or never opened */
     ASOCK_ASSERT(socket->inside == 0 && socket->in_io == 0 && !socket->dispatching);
-    ASOCK_ASSERT(socket->sends.tail == NULL && socket->receives.tail == NULL && socket->notifies.tail == NULL && socket->completed.tail == NULL);
+    ASOCK_ASSERT(socket->sends.tail == NULL && socket->receives.tail == NULL && socket->completed.tail == NULL);
+    ASOCK_ASSERT(extras_of(socket) == NULL || extras_of(socket)->notifies.tail == NULL);
     ASOCK_ASSERT(socket->state == STATE_CLOSED || socket->state == STATE_NEW);
     DESTROY_WAIT* wait = take_destroy_wait(socket);
     COMPLETION_PORT_HANDLE port = socket->port;
@@ -206,17 +207,15 @@ void socket_lifetime__teardown(ASYNC_SOCKET* socket)
     {
         execution_engine_dec_ref(engine);
     }
-    sys_free(extras_of(socket));
-    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_023 */
-    while (socket->free_ops != NULL)
+    SOCKET_EXTRAS* extras = extras_of(socket);
+    /* Codes_SRS_ASYNC_SOCKET_LINUX_11_023: the heap records (the embedded one is the socket's) */
+    while (extras != NULL && extras->free_ops != NULL)
     {
-        OP* op = socket->free_ops;
-        socket->free_ops = op->next;
-        if (op != &socket->inline_op.header)
-        {
-            sys_free(op);
-        }
+        OP* op = extras->free_ops;
+        extras->free_ops = op->next;
+        sys_free(op);
     }
+    sys_free(extras);
     sys_free(socket);
     if (post_destroyed(wait, port))
     {
