@@ -539,10 +539,7 @@ static void a_post_taken_while_the_loop_ends_a_full_batch_is_not_lost(void** sta
     (void)state;
     enum { QUEUED = 3 * ASYNC_SOCKET_LISTENER_ACCEPT_BUDGET };
     LEAK_CHECK check;
-    leak_check_begin(&check);
-    watchdog_start(WATCHDOG_MS, __func__);
-    assert_int_equal(platform_linux_set_worker_count(2), 0);
-    assert_int_equal(platform_init(), 0);
+    lifecycle_begin_with_workers(&check, 2, WATCHDOG_MS, __func__);
     static ACCEPTS accepts;
     memset(&accepts, 0, sizeof(accepts));
     atomic_store(&post_accepted, 0);
@@ -568,10 +565,7 @@ static void a_post_taken_while_the_loop_ends_a_full_batch_is_not_lost(void** sta
     {
         (void)close(clients[i]);
     }
-    platform_deinit();
-    assert_int_equal(platform_linux_set_worker_count(0), 0);
-    watchdog_stop();
-    leak_check_end(&check);
+    lifecycle_end_with_workers(&check);
 }
 
 /* Tests_SRS_ASYNC_SOCKET_LISTENER_01_010 */

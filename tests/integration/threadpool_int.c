@@ -249,9 +249,7 @@ static void a_timer_destroyed_while_firing_is_freed_before_destroy_returns(void*
 {
     (void)state;
     LEAK_CHECK check;
-    leak_check_begin(&check);
-    watchdog_start(WATCHDOG_MS, __func__);
-    assert_int_equal(platform_init(), 0);
+    lifecycle_begin(&check, WATCHDOG_MS, __func__);
     THREADPOOL_HANDLE pool = pool_open();
     int late_frees = 0;
     for (int round = 0; round < 100; round++)
@@ -271,9 +269,7 @@ static void a_timer_destroyed_while_firing_is_freed_before_destroy_returns(void*
     }
     assert_int_equal(late_frees, 0);
     threadpool_destroy(pool);
-    platform_deinit();
-    watchdog_stop();
-    leak_check_end(&check);
+    lifecycle_end(&check);
 }
 
 /* Tests_SRS_THREADPOOL_LINUX_01_002 */
