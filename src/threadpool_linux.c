@@ -52,7 +52,7 @@ typedef struct TIMER_INSTANCE_TAG
     THREADPOOL_WORK_FUNCTION function;
     void* context;
     pthread_mutex_t lock;
-    pthread_cond_t done;      /* signalled when a run ends */
+    pthread_cond_t done;      /* signalled when a run ends, and when a hold leaves the handle alone */
     /* guarded by lock */
     bool armed;               /* an expiry calls back */
     bool running;
@@ -247,7 +247,16 @@ static void timer_hold(COMPLETION_PORT_IO* io)
 static void timer_release(COMPLETION_PORT_IO* io)
 {
     TIMER* timer = timer_from_io(io);
-    if (atomic_fetch_sub_explicit(&timer->refcount, 1, memory_order_acq_rel) != 1)
+    /* Under the lock: a destroy waiting in timer_wait_unheld reads the count under it too, so it
+     * cannot free the timer between this decrement and the broadcast. */
+    (void)pthread_mutex_lock(&timer->lock);
+    int before = atomic_fetch_sub_explicit(&timer->refcount, 1, memory_order_acq_rel);
+    if (before == 2)
+    {
+        (void)pthread_cond_broadcast(&timer->done);
+    }
+    (void)pthread_mutex_unlock(&timer->lock);
+    if (before != 1)
     {
         return;
     }
@@ -424,6 +433,24 @@ void threadpool_timer_cancel(TIMER_INSTANCE_HANDLE timer)
     (void)pthread_mutex_unlock(&timer->lock);
 }
 
+/* Codes_SRS_ASYNC_SOCKET_LINUX_99_240: once the timer is out of the port no delivery can take a
+ * new hold, so the holds left are deliveries finishing on a worker (after the callback, which
+ * cancel waited for). Waiting for them makes the handle's release the last one: the timer and
+ * its port reference go on this thread, so a platform_deinit right after is the port's last
+ * reference and joins the workers instead of leaving the port to be freed by one of them. From
+ * the timer's own callback the delivery holding it is this thread's: it frees the timer when the
+ * callback returns. */
+static void timer_wait_unheld(TIMER* timer)
+{
+    (void)pthread_mutex_lock(&timer->lock);
+    bool own_callback = timer->running && pthread_equal(timer->runner, pthread_self());
+    while (!own_callback && atomic_load_explicit(&timer->refcount, memory_order_acquire) > 1)
+    {
+        (void)pthread_cond_wait(&timer->done, &timer->lock);
+    }
+    (void)pthread_mutex_unlock(&timer->lock);
+}
+
 void threadpool_timer_destroy(TIMER_INSTANCE_HANDLE timer)
 {
     if (timer == NULL)
@@ -434,5 +461,6 @@ void threadpool_timer_destroy(TIMER_INSTANCE_HANDLE timer)
     /* Codes_SRS_THREADPOOL_LINUX_01_011 */
     threadpool_timer_cancel(timer);
     completion_port_remove(timer->port, &timer->io);
+    timer_wait_unheld(timer);
     timer_release(&timer->io);
 }

@@ -386,14 +386,34 @@ ssize_t sys_recvmsg(int fd, struct msghdr* msg, int flags)
     return recvmsg(fd, msg, flags);
 }
 
+static _Atomic(SYS_FAULT_WRITE_HOOK) write_hook;
+static atomic_uint_fast64_t read_calls;
+
 ssize_t sys_read(int fd, void* buf, size_t count)
 {
+    (void)atomic_fetch_add(&read_calls, 1);
     return fault_now(SYS_FAULT_RW, EIO) ? -1 : read(fd, buf, count);
+}
+
+void sys_fault_set_write_hook(SYS_FAULT_WRITE_HOOK hook)
+{
+    atomic_store(&write_hook, hook);
+}
+
+uint64_t sys_fault_read_calls(void)
+{
+    return (uint64_t)atomic_load(&read_calls);
 }
 
 ssize_t sys_write(int fd, const void* buf, size_t count)
 {
-    return fault_now(SYS_FAULT_RW, EIO) ? -1 : write(fd, buf, count);
+    ssize_t written = fault_now(SYS_FAULT_RW, EIO) ? -1 : write(fd, buf, count);
+    SYS_FAULT_WRITE_HOOK hook = atomic_load(&write_hook);
+    if (hook != NULL && written >= 0)
+    {
+        hook(fd, count);
+    }
+    return written;
 }
 
 int sys_shutdown(int fd, int how)

@@ -81,4 +81,14 @@ void sys_fault_set_recv_limit(size_t max_bytes_per_call);
  * property the library promises, so tests count them). */
 uint64_t sys_fault_recvmsg_calls(void);
 
+/* Called on the writing thread after every sys_write that did not fail, with the fd and the
+ * byte count asked for; NULL (the default) calls nothing. A hook can hold a thread right after a
+ * write, e.g. the completion port's wake-up write of a post, to open a race window on purpose. */
+typedef void (*SYS_FAULT_WRITE_HOOK)(int fd, size_t count);
+void sys_fault_set_write_hook(SYS_FAULT_WRITE_HOOK hook);
+
+/* sys_read calls made on any thread since the process started (a worker reads the wake-up
+ * eventfd when it takes the posts). */
+uint64_t sys_fault_read_calls(void);
+
 #endif /* SYS_FAULT_H */

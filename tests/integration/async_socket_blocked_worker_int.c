@@ -108,8 +108,11 @@ static void work_a_blocked_worker_took_is_delivered_by_the_idle_one(void** state
     assert_int_equal(test_receive(c, blocked.c_buffer, sizeof(blocked.c_buffer), &blocked.c_receive), 0);
     send_pattern(peer_c, 300);
 
-    TEST_WAIT_UNTIL(atomic_load(&blocked.a_receive.calls) == 1 && atomic_load(&blocked.b_receive.calls) == 1 &&
-        atomic_load(&blocked.a_blocking) == 0, BLOCK_LIMIT_MS + 5000);
+    /* Waits for both hooks to return, not for the calls: a call is counted before its hook runs,
+     * and A's hook returns as soon as it sees B's call counted, possibly before B's hook has
+     * stored b_done_at and b_while_a_blocked, which are read below. */
+    TEST_WAIT_UNTIL(atomic_load(&blocked.a_receive.hook_done) == 1 && atomic_load(&blocked.b_receive.hook_done) == 1,
+        BLOCK_LIMIT_MS + 5000);
     assert_int_equal(atomic_load(&blocked.post_failures), 0);
     uint64_t latency = atomic_load(&blocked.b_done_at) - atomic_load(&blocked.posted_at);
     (void)printf("B's receive completed %llu ms after it was posted, while A's callback blocked: %s\n",

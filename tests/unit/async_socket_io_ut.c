@@ -980,9 +980,23 @@ static void dead_link_begin(DEAD_LINK* d)
         ASYNC_SOCKET_BUFFER buffer = {.buffer = d->in[i], .length = sizeof(d->in[i])};
         assert_int_equal(receive_marked(d->s, &buffer, 1, on_receive_cb, &d->received[i]), 0);
     }
-    cb_init(&d->notified);
-    assert_int_equal(notify_marked(d->s, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_cb, &d->notified), 0);
-    test_sleep_ms(20);
+    /* The registration at open reports the empty socket writable: one OUT edge. A worker that took
+     * it from epoll before the sends above filled the socket can, on a loaded machine, deliver it
+     * only after the notify is armed; the notify then completes OUT with an edge older than itself
+     * (1 run in ~300 under load). It is the only OUT edge there is: epoll re-checks readiness when
+     * it hands out an edge, and a full socket whose peer never reads is not writable. So a notify
+     * answered OUT is replaced once, and the second one must stay pending. */
+    for (int attempt = 0; attempt < 2; attempt++)
+    {
+        cb_init(&d->notified);
+        assert_int_equal(notify_marked(d->s, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_cb, &d->notified), 0);
+        test_sleep_ms(20);
+        if (atomic_load(&d->notified.calls) == 0)
+        {
+            break;
+        }
+        assert_int_equal(atomic_load(&d->notified.result), ASYNC_SOCKET_NOTIFY_IO_RESULT_OUT);
+    }
     assert_int_equal(atomic_load(&d->notified.calls), 0);
     for (int i = 0; i < DEAD_LINK_OPS; i++)
     {
