@@ -292,7 +292,7 @@ static SOCKET_EXTRAS* extras_allocate(void)
         LogError("cannot allocate the extras of an async socket (%zu bytes)", sizeof(SOCKET_EXTRAS));
         return NULL;
     }
-    *extras = (SOCKET_EXTRAS){NULL};
+    (void)memset(extras, 0, sizeof(*extras));
     return extras;
 }
 
